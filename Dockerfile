@@ -14,8 +14,8 @@ ARG BASE_IMAGE=debian:bookworm-slim
 # ---------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS builder
 
-ENV DEBIAN_FRONTEND=noninteractive \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+ARG DEBIAN_FRONTEND=noninteractive
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_ROOT_USER_ACTION=ignore \
     PYTHONDONTWRITEBYTECODE=1
@@ -44,12 +44,12 @@ print("\n".join(p["build-system"]["requires"] + p["project"]["dependencies"]))' 
 COPY . ./
 RUN pip install --no-deps --no-build-isolation . \
     && pip check \
-    && pip uninstall -y -q pip setuptools wheel
+    && pip uninstall -y -q pip setuptools
 
 # ---------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}
 
-ENV DEBIAN_FRONTEND=noninteractive
+ARG DEBIAN_FRONTEND=noninteractive
 # Only the interpreter: no python3-venv, pip, compilers or headers in the runtime image.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 \
