@@ -1,0 +1,151 @@
+"""`mobivate-hooks`: the service's command-line tool."""
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from app.config import Settings
+from app.logging_setup import configure_logging
+
+logger = logging.getLogger("app.cli")
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from app import migrate
+
+    if settings.migrate_on_start:
+        logger.info("applying pending database migrations")
+        migrate.upgrade(settings.database_url)
+    else:
+        logger.info("MIGRATE_ON_START=false: not applying migrations")
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=args.graceful_timeout,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from app import migrate
+
+    if args.revision.startswith("-") or args.downgrade:
+        migrate.downgrade(settings.database_url, args.revision)
+    else:
+        migrate.upgrade(settings.database_url, args.revision)
+    print(f"database migrated to {args.revision}")
+    return 0
+
+
+def cmd_webhook_urls(args: argparse.Namespace, settings: Settings) -> int:
+    from app.db import create_engine
+    from app.services.webhook_secret import resolve_webhook_secret, webhook_urls
+
+    async def run() -> str:
+        engine = create_engine(settings.database_url)
+        try:
+            configured = settings.webhook_secret
+            return await resolve_webhook_secret(
+                engine, configured.get_secret_value() if configured else None
+            )
+        finally:
+            await engine.dispose()
+
+    secret = asyncio.run(run())
+    base = settings.public_base_url or args.base_url
+    if not settings.public_base_url:
+        print(f"# PUBLIC_BASE_URL is not set; showing URLs under {base}", file=sys.stderr)
+    for kind, url in webhook_urls(base, secret).items():
+        print(f"{kind.value:<9} {url}")
+    return 0
+
+
+def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
+    from app.db import create_engine
+    from app.services.ingest import IngestWriter
+    from app.services.reprocess import ReprocessReport, reprocess_unparsed
+
+    def progress(report: ReprocessReport) -> None:
+        print(f"... {report.examined} examined", file=sys.stderr)
+
+    async def run() -> ReprocessReport:
+        engine = create_engine(settings.database_url)
+        writer = IngestWriter(engine, click_window_seconds=settings.click_dedupe_window_seconds)
+        await writer.start()
+        try:
+            return await reprocess_unparsed(engine, writer, progress=progress)
+        finally:
+            await writer.stop()
+            await engine.dispose()
+
+    report = asyncio.run(run())
+    print(
+        f"examined {report.examined}: {report.stored} events stored, "
+        f"{report.duplicates} duplicates, {report.still_unparsed} still unparsed"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mobivate-hooks",
+        description="Webhook receiver, opt-out registry and sender for Mobivate bulk SMS. "
+        "Settings come from environment variables (see README).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="apply pending migrations, then serve HTTP")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument(
+        "--graceful-timeout",
+        type=int,
+        default=20,
+        help="seconds to finish in-flight requests on SIGTERM (default 20)",
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    migrate.add_argument("revision", nargs="?", default="head", help="target (default head)")
+    migrate.add_argument(
+        "--downgrade", action="store_true", help="go down to REVISION (e.g. base or -1)"
+    )
+    migrate.set_defaults(handler=cmd_migrate)
+
+    urls = commands.add_parser("webhook-urls", help="print the full webhook URLs (with secret)")
+    urls.add_argument(
+        "--base-url",
+        default="http://localhost:8000",
+        help="base URL used when PUBLIC_BASE_URL is not set",
+    )
+    urls.set_defaults(handler=cmd_webhook_urls)
+
+    reprocess = commands.add_parser(
+        "reprocess", help="re-parse kept webhook bodies that could not be parsed when received"
+    )
+    reprocess.set_defaults(handler=cmd_reprocess)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_level)
+    handler: Command = args.handler
+    return handler(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Application factory."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.config import Settings, get_settings
+from app.db import create_engine
+from app.routes import health, webhooks
+from app.services.ingest import IngestWriter
+from app.services.webhook_secret import mask_secret, resolve_webhook_secret, webhook_urls
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+        secret_value = (
+            settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        )
+        secret = await resolve_webhook_secret(engine, secret_value)
+        writer = IngestWriter(
+            engine,
+            max_batch=settings.ingest_max_batch,
+            writers=1 if settings.is_sqlite else 2,
+            click_window_seconds=settings.click_dedupe_window_seconds,
+        )
+        app.state.engine = engine
+        app.state.webhook_secret = secret
+        app.state.ingest = writer
+        app.state.rejected_webhooks = 0
+        await writer.start()
+        masked = webhook_urls(settings.public_base_url or "", mask_secret(secret))
+        logger.info("webhook URLs: %s", ", ".join(masked.values()))
+        try:
+            yield
+        finally:
+            await writer.stop()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="mobivate-hooks",
+        summary="Webhook receiver, opt-out registry and sender for Mobivate bulk SMS",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.include_router(health.router)
+    app.router.routes.extend(webhooks.routes)
+    return app

@@ -1,0 +1,129 @@
+"""ORM tables. The schema itself is made only by the Alembic migrations under `migrations/`."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, BigIntPK, JSONType, UTCDateTime
+
+
+class ServiceSetting(Base):
+    """Values every replica must agree on (e.g. the generated webhook secret)."""
+
+    __tablename__ = "service_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookRequest(Base):
+    """Every authenticated webhook request body, byte for byte, with what became of it."""
+
+    __tablename__ = "webhook_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    body_size: Mapped[int] = mapped_column(BigInteger)
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # stored | duplicate | unparsed | too_large
+    outcome: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_webhook_requests_outcome_kind", "outcome", "kind"),)
+
+
+class Receipt(Base):
+    """A delivery receipt (DLR) as Mobivate posted it; one row per distinct status report."""
+
+    __tablename__ = "receipts"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("webhook_requests.id", ondelete="SET NULL"), index=True
+    )
+    source: Mapped[str] = mapped_column(String(16), default="webhook")
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    event_at_raw: Mapped[str | None] = mapped_column(String(64))
+    delivery_message_id: Mapped[str | None] = mapped_column(String(128))
+    message_id_norm: Mapped[str | None] = mapped_column(String(128), index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(128))
+    batch_id_norm: Mapped[str | None] = mapped_column(String(128), index=True)
+    client_reference: Mapped[str | None] = mapped_column(String(255), index=True)
+    status: Mapped[str | None] = mapped_column(String(64), index=True)
+    status_code: Mapped[int | None] = mapped_column(Integer, index=True)
+    parts: Mapped[int | None] = mapped_column(Integer)
+    part: Mapped[int | None] = mapped_column(Integer)
+    hlr: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+
+class IncomingMessage(Base):
+    """A mobile-originated (MO) message; `originator` is the customer's number."""
+
+    __tablename__ = "incoming_messages"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("webhook_requests.id", ondelete="SET NULL"), index=True
+    )
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    event_at_raw: Mapped[str | None] = mapped_column(String(64))
+    mobivate_id: Mapped[str | None] = mapped_column(String(128))
+    mobivate_id_norm: Mapped[str | None] = mapped_column(String(128), index=True)
+    originator: Mapped[str | None] = mapped_column(String(64))
+    msisdn: Mapped[str | None] = mapped_column(String(32), index=True)
+    recipient: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[str | None] = mapped_column(Text)
+    in_reply_to: Mapped[str | None] = mapped_column(String(128))
+    in_reply_to_norm: Mapped[str | None] = mapped_column(String(128), index=True)
+    logical_message_id: Mapped[str | None] = mapped_column(String(128))
+    batch_id_norm: Mapped[str | None] = mapped_column(String(128), index=True)
+    owner_user_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class Click(Base):
+    """A short-URL click notification."""
+
+    __tablename__ = "clicks"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("webhook_requests.id", ondelete="SET NULL"), index=True
+    )
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    message_id: Mapped[str | None] = mapped_column(String(128))
+    message_id_norm: Mapped[str | None] = mapped_column(String(128), index=True)
+    mobile: Mapped[str | None] = mapped_column(String(64))
+    msisdn: Mapped[str | None] = mapped_column(String(32), index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(128))
+    batch_id_norm: Mapped[str | None] = mapped_column(String(128), index=True)
+    client_ref: Mapped[str | None] = mapped_column(String(255), index=True)
+    browser: Mapped[str | None] = mapped_column(String(255))
+    country: Mapped[str | None] = mapped_column(String(255))
+    ip_address: Mapped[str | None] = mapped_column(String(255))
+    iso2l: Mapped[str | None] = mapped_column(String(255))
+    os: Mapped[str | None] = mapped_column(String(255))
+    url: Mapped[str | None] = mapped_column(Text)

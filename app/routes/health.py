@@ -1,0 +1,43 @@
+"""Liveness and readiness probes."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.migrate import current_revisions, head_revisions
+
+router = APIRouter(tags=["probes"])
+
+
+@router.get("/healthz", summary="Liveness: the process is up (no I/O)")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: the database is reachable and its schema is at the latest migration",
+    responses={503: {"description": "Not ready; `checks` says why"}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    engine: AsyncEngine = request.app.state.engine
+    checks: dict[str, Any] = {}
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            current = await conn.run_sync(current_revisions)
+        expected = head_revisions()
+        checks["database"] = "ok"
+        checks["schema"] = (
+            "ok" if current == expected else f"at {sorted(current)}, expected {sorted(expected)}"
+        )
+    except Exception as exc:  # any failure to reach the database means "not ready"
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )

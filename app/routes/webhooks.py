@@ -1,0 +1,107 @@
+"""The three endpoints Mobivate posts to: `POST /webhooks/{secret}/receipt|incoming|click`.
+
+These are plain Starlette routes rather than FastAPI operations: they are the hot path, they take
+raw bodies that must be kept even when they cannot be parsed, and they need none of FastAPI's
+request validation. Their OpenAPI description is added in `app/openapi.py`.
+"""
+
+import logging
+from datetime import UTC, datetime
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.mobivate.payloads import PayloadError, WebhookKind, parse_webhook
+from app.services.ingest import IngestRefused, IngestUnavailable, IngestWriter, RawWebhook
+from app.services.webhook_secret import secret_matches
+
+logger = logging.getLogger(__name__)
+
+_KINDS = {kind.value: kind for kind in WebhookKind}
+_STORED = b'{"status":"stored"}'
+_DUPLICATE = b'{"status":"duplicate"}'
+_NOT_FOUND = b'{"detail":"Not Found"}'
+
+
+def _json(status_code: int, content: bytes) -> Response:
+    return Response(content, status_code=status_code, media_type="application/json")
+
+
+def _error(status_code: int, detail: str) -> Response:
+    return _json(status_code, orjson.dumps({"status": "unparsed", "detail": detail}))
+
+
+async def _read_limited(request: Request, limit: int) -> tuple[bytes, int, bool]:
+    """The body up to `limit` bytes, its size, and whether it was cut off."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) <= limit:
+        body = await request.body()
+        if len(body) <= limit:
+            return body, len(body), False
+        return body[:limit], len(body), True
+    kept = bytearray()
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if len(kept) < limit:
+            kept.extend(chunk[: limit - len(kept)])
+        if size > limit:
+            total = int(declared) if declared is not None and declared.isdigit() else size
+            return bytes(kept), max(total, size), True
+    return bytes(kept), size, False
+
+
+async def receive_webhook(request: Request) -> Response:
+    state = request.app.state
+    kind = _KINDS.get(request.path_params["kind"])
+    if kind is None or not secret_matches(request.path_params["secret"], state.webhook_secret):
+        state.rejected_webhooks += 1
+        client = request.client.host if request.client else "unknown"
+        logger.warning(
+            "webhook refused: wrong secret or endpoint from %s (%d refused since start)",
+            client,
+            state.rejected_webhooks,
+        )
+        return _json(404, _NOT_FOUND)
+
+    writer: IngestWriter = state.ingest
+    body, size, truncated = await _read_limited(request, state.settings.max_body_bytes)
+    raw = RawWebhook(
+        kind=kind,
+        received_at=datetime.now(UTC),
+        body=body,
+        content_type=request.headers.get("content-type"),
+        client_addr=request.client.host if request.client else None,
+        body_size=size,
+        truncated=truncated,
+    )
+    try:
+        if truncated:
+            limit = state.settings.max_body_bytes
+            detail = f"body of {size} bytes is over the limit of {limit} bytes (MAX_BODY_BYTES)"
+            await writer.store_unparsed(raw, detail, outcome="too_large")
+            return _error(413, detail)
+        try:
+            events = parse_webhook(kind, body, raw.content_type)
+        except PayloadError as exc:
+            await writer.store_unparsed(raw, exc.message)
+            return _error(exc.status_code, exc.message)
+        result = await writer.store(raw, events)
+    except IngestRefused as exc:
+        return _error(422, exc.message)
+    except IngestUnavailable:
+        return _json(503, b'{"detail":"storage is unavailable; please retry"}')
+
+    if len(events) == 1:
+        return _json(200, _STORED if result.outcome == "stored" else _DUPLICATE)
+    return _json(
+        200,
+        orjson.dumps(
+            {"status": result.outcome, "stored": result.stored, "duplicates": result.duplicates}
+        ),
+    )
+
+
+routes = [Route("/webhooks/{secret}/{kind}", receive_webhook, methods=["POST"])]
