@@ -9,7 +9,7 @@ with CI=true, where that is a failure. TEST_BACKENDS=sqlite (or postgresql) runs
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -165,5 +165,5 @@ DATA_DIR = Path(__file__).parent / "data"
 
 
 @pytest.fixture
-def data_dir() -> Iterator[Path]:
-    yield DATA_DIR
+def data_dir() -> Path:
+    return DATA_DIR

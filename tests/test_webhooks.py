@@ -271,7 +271,9 @@ async def test_bad_input_gets_4xx_saying_what_is_wrong_and_raw_body_is_kept(
     status: int,
     message_part: str,
 ) -> None:
-    response = await client.post(url("receipt"), content=body, headers={"content-type": content_type})
+    response = await client.post(
+        url("receipt"), content=body, headers={"content-type": content_type}
+    )
     assert response.status_code == status
     detail = response.json()["detail"]
     assert detail
@@ -293,7 +295,9 @@ async def test_wrong_secret_gets_404_and_nothing_is_stored(
     assert await count_rows(engine, Receipt) == 0
 
 
-async def test_unknown_webhook_kind_gets_404(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+async def test_unknown_webhook_kind_gets_404(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
     response = await client.post(url("status"), json=RECEIPT)
     assert response.status_code == 404
     assert await count_rows(engine, WebhookRequest) == 0
