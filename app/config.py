@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     migrate_on_start: bool = True
     public_base_url: str | None = None
+    api_tokens: SecretStr | None = None
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     click_dedupe_window_seconds: int = Field(default=600, ge=1)
     ingest_max_batch: int = Field(default=500, ge=1)
@@ -31,6 +32,12 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_secret_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @property
+    def api_token_list(self) -> list[str]:
+        if self.api_tokens is None:
+            return []
+        return [t.strip() for t in self.api_tokens.get_secret_value().split(",") if t.strip()]
 
     @property
     def is_sqlite(self) -> bool:

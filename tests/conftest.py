@@ -30,6 +30,8 @@ POSTGRES_ADMIN_URL = os.environ.get(
 BACKENDS = [b.strip() for b in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",")]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 WEBHOOK_SECRET = "test-webhook-secret-0123456789"
+API_TOKEN = "test-api-token"
+AUTH_HEADERS = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
 async def _create_postgres_database() -> str:
@@ -110,6 +112,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
         "webhook_secret": WEBHOOK_SECRET,
+        "api_tokens": API_TOKEN,
         "log_level": "DEBUG",
     }
     values.update(overrides)
@@ -129,7 +132,10 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 class RunningApp:
-    """The ASGI app with its lifespan running, and an HTTP client talking to it."""
+    """The ASGI app with its lifespan running, and an HTTP client talking to it.
+
+    The client sends the test API token, so REST API calls are authenticated by default.
+    """
 
     def __init__(self, app: Any, client: httpx.AsyncClient) -> None:
         self.app = app
@@ -140,7 +146,9 @@ async def start_app(settings: Settings) -> AsyncIterator[RunningApp]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers=AUTH_HEADERS
+        ) as client:
             yield RunningApp(app, client)
 
 
