@@ -1,0 +1,94 @@
+"""The schema is made only by migrations: up, down and up again on both backends, no drift."""
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+from app import migrate
+from app.db import Base, create_engine
+from tests.conftest import BACKENDS, _create_postgres_database, _drop_postgres_database
+
+
+@pytest.fixture(params=BACKENDS)
+async def empty_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('migrations')}/empty.db"
+        return
+    url = await _create_postgres_database()
+    try:
+        yield url
+    finally:
+        await _drop_postgres_database(url)
+
+
+def _table_names(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names())
+
+
+async def tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(_table_names)
+    finally:
+        await engine.dispose()
+
+
+async def test_migrations_go_up_down_and_up_again(empty_database: str) -> None:
+    await asyncio.to_thread(migrate.upgrade, empty_database)
+    expected = {table.name for table in Base.metadata.sorted_tables}
+    assert expected <= await tables(empty_database)
+
+    await asyncio.to_thread(migrate.downgrade, empty_database, "base")
+    assert await tables(empty_database) <= {"alembic_version"}
+
+    await asyncio.to_thread(migrate.upgrade, empty_database)
+    assert expected <= await tables(empty_database)
+
+
+def _differences(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+async def test_models_and_migrations_do_not_drift(migrated_database: str) -> None:
+    engine = create_engine(migrated_database)
+    try:
+        async with engine.connect() as conn:
+            differences = await conn.run_sync(_differences)
+    finally:
+        await engine.dispose()
+    assert differences == []
+
+
+async def _migrate_in_subprocess(database_url: str) -> int:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.cli", "migrate", env=env
+    )
+    return await process.wait()
+
+
+async def test_concurrent_migrate_processes_migrate_once(empty_database: str) -> None:
+    codes = await asyncio.gather(*(_migrate_in_subprocess(empty_database) for _ in range(3)))
+    assert codes == [0, 0, 0]
+    engine = create_engine(empty_database)
+    try:
+        async with engine.connect() as conn:
+            current = await conn.run_sync(migrate.current_revisions)
+    finally:
+        await engine.dispose()
+    assert current == migrate.head_revisions()
+
+
+def test_head_is_single() -> None:
+    assert len(migrate.head_revisions()) == 1
