@@ -246,7 +246,7 @@ class IngestWriter:
                     .on_conflict_do_nothing(index_elements=["dedupe_key"])
                     .returning(table.c.dedupe_key, table.c.id)
                 )
-                inserted: dict[str, int] = dict(await conn.execute(statement))
+                inserted: dict[str, int] = dict((await conn.execute(statement)).all())
                 inserted_keys.update(inserted)
                 stored_events.extend(
                     StoredEvent(inserted[row["dedupe_key"]], kind, event, row)
