@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from app.config import Settings, get_settings
 from app.db import create_engine
+from app.openapi import install_openapi
 from app.routes import health, webhooks
 from app.services.ingest import IngestWriter
 from app.services.webhook_secret import mask_secret, resolve_webhook_secret, webhook_urls
@@ -53,4 +54,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(health.router)
     app.router.routes.extend(webhooks.routes)
+    install_openapi(app)
     return app

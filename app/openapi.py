@@ -1,0 +1,148 @@
+"""OpenAPI description of the webhook endpoints, which are plain Starlette routes."""
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+_EXAMPLES: dict[str, dict[str, Any]] = {
+    "receipt": {
+        "deliveryMessageId": "9A85B95E0A000A9D2FBD46710388AD54",
+        "batchId": "9A85B9110A000A9D2FBD4671D691C328",
+        "clientReference": None,
+        "created": "2023-07-28T03:23:22.000+00:00",
+        "status": "ACCEPTED",
+        "statusCode": 2,
+        "parts": 1,
+        "hlr": None,
+    },
+    "incoming": {
+        "id": "1C9A658F0A931B317B6A53BB42EC3571",
+        "originator": "4400000000",
+        "recipient": "12345",
+        "body": "Incoming Message",
+        "created": "2023-09-01T00:30:36+0000",
+        "inReplyTo": "961AEAEB0A000A9D2FBD4671D07705FE",
+        "logicalMessageId": "6EE262430A931B3127AFD4F044FC0622",
+        "ownerUserId": "94B8CC070A000A9D2FBD467124131CA6",
+    },
+    "click": {
+        "mobile": "4400001234",
+        "messageId": "9AEC3BB90A000A9D2FBD467178FF6827",
+        "batchId": "9AEC3B590A000A9D2FBD4671C4D151BF",
+        "clientRef": "ref-001",
+        "browser": "Safari",
+        "country": "United Kingdom",
+        "ipAddress": "1.1.1.1",
+        "iso2l": "UK",
+        "os": "Mac OS X",
+        "url": "http://vimeo.com/751393851?autoplay=1",
+    },
+}
+
+_SUMMARIES = {
+    "receipt": "Delivery receipt (DLR) from Mobivate",
+    "incoming": "Incoming message (MO) from Mobivate",
+    "click": "Short-URL click from Mobivate",
+}
+
+_ACK_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["stored", "duplicate"]},
+        "stored": {"type": "integer", "description": "array bodies only"},
+        "duplicates": {"type": "integer", "description": "array bodies only"},
+    },
+    "required": ["status"],
+}
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"status": {"type": "string"}, "detail": {"type": "string"}},
+    "required": ["detail"],
+}
+
+
+def _error(description: str, example: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            "application/json": {
+                "schema": _ERROR_SCHEMA,
+                "example": {"status": "unparsed", "detail": example},
+            }
+        },
+    }
+
+
+def _operation(kind: str) -> dict[str, Any]:
+    example = _EXAMPLES[kind]
+    content: dict[str, Any] = {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {"type": "object", "additionalProperties": True},
+                    {"type": "array", "items": {"type": "object"}, "minItems": 1},
+                ]
+            },
+            "example": example,
+        }
+    }
+    if kind != "click":
+        content["application/x-www-form-urlencoded"] = {
+            "schema": {
+                "type": "object",
+                "properties": {"xml": {"type": "string", "description": "legacy XML push"}},
+            }
+        }
+    return {
+        "tags": ["webhooks"],
+        "summary": _SUMMARIES[kind],
+        "description": "Stored durably, then acknowledged. The raw body is kept even when it "
+        "cannot be parsed. A wrong secret gets 404 and nothing is stored.",
+        "operationId": f"receive_{kind}_webhook",
+        "parameters": [
+            {
+                "name": "secret",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "WEBHOOK_SECRET (see `mobivate-hooks webhook-urls`)",
+            }
+        ],
+        "requestBody": {"required": True, "content": content},
+        "responses": {
+            "200": {
+                "description": "Committed (or a duplicate of a committed event)",
+                "content": {
+                    "application/json": {"schema": _ACK_SCHEMA, "example": {"status": "stored"}}
+                },
+            },
+            "400": _error("Malformed JSON or XML", "invalid JSON: unexpected end of data"),
+            "404": {"description": "Wrong or missing secret; nothing stored"},
+            "413": _error("Body over MAX_BODY_BYTES", "body of 300000 bytes is over the limit"),
+            "415": _error("Unsupported content type", "unsupported content type 'text/csv'"),
+            "422": _error("Wrong shape or field types", "'statusCode' must be an integer"),
+            "503": {"description": "Storage unavailable; nothing acknowledged, retry"},
+        },
+    }
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Generate the schema once, adding the webhook endpoints to what FastAPI describes."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            paths = schema.setdefault("paths", {})
+            for kind in _EXAMPLES:
+                paths[f"/webhooks/{{secret}}/{kind}"] = {"post": _operation(kind)}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
