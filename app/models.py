@@ -127,3 +127,27 @@ class Click(Base):
     iso2l: Mapped[str | None] = mapped_column(String(255))
     os: Mapped[str | None] = mapped_column(String(255))
     url: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookRegistration(Base):
+    """Where Mobivate has been asked to send one kind of webhook, and how that went.
+
+    `url` holds the webhook secret: never show it unmasked. `claimed_until` marks an attempt in
+    flight and `next_attempt_at` a backoff wait; no instance attempts before either (see
+    app/services/registration.py for the exact rule).
+    """
+
+    __tablename__ = "webhook_registrations"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    # pending | registered | failed | unauthorized
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    mobivate_message: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
