@@ -3,8 +3,12 @@
 import argparse
 import asyncio
 import logging
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
 
 from app.config import Settings
 from app.logging_setup import configure_logging
@@ -19,6 +23,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from app import migrate
 
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Every worker writes its metric samples here; /metrics aggregates them.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mobivate-hooks-metrics-")
     if settings.migrate_on_start:
         logger.info("applying pending database migrations")
         migrate.upgrade(settings.database_url)
@@ -32,6 +39,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         access_log=False,
         log_config=None,
+        proxy_headers=False,  # the app applies X-Forwarded-* itself, from FORWARDED_ALLOW_IPS
         timeout_graceful_shutdown=args.graceful_timeout,
     )
     return 0
@@ -136,13 +144,32 @@ def build_parser() -> argparse.ArgumentParser:
         "reprocess", help="re-parse kept webhook bodies that could not be parsed when received"
     )
     reprocess.set_defaults(handler=cmd_reprocess)
+
     return parser
+
+
+def load_settings() -> Settings | None:
+    """The settings, or None after printing one line per problem (no traceback)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        print("configuration error:", file=sys.stderr)
+        for error in exc.errors():
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if error["loc"]:
+                print(f"  {str(error['loc'][0]).upper()}: {message}", file=sys.stderr)
+            else:
+                for problem in message.split("; "):
+                    print(f"  {problem}", file=sys.stderr)
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
-    configure_logging(settings.log_level)
+    settings = load_settings()
+    if settings is None:
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
     handler: Command = args.handler
     return handler(args, settings)
 

@@ -5,11 +5,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.config import Settings, get_settings
 from app.db import create_engine
+from app.logging_setup import register_secret
+from app.middleware import RequestContextMiddleware, RootPathMiddleware
 from app.openapi import install_openapi
-from app.routes import health, webhooks
+from app.routes import health, metrics, webhooks
 from app.services.ingest import IngestWriter
 from app.services.webhook_secret import mask_secret, resolve_webhook_secret, webhook_urls
 
@@ -26,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         )
         secret = await resolve_webhook_secret(engine, secret_value)
+        register_secret(secret)
         writer = IngestWriter(
             engine,
             max_batch=settings.ingest_max_batch,
@@ -52,7 +56,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    for token in settings.api_token_list:
+        register_secret(token)
+    for secret_setting in (settings.metrics_token, settings.webhook_secret):
+        if secret_setting is not None:
+            register_secret(secret_setting.get_secret_value())
+    # Starlette runs the middleware added last outermost: client address first, then context.
+    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    if settings.root_path:
+        app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.router.routes.extend(webhooks.routes)
     install_openapi(app)
     return app

@@ -138,6 +138,7 @@ def install_openapi(app: FastAPI) -> None:
                 summary=app.summary,
                 description=app.description,
                 routes=app.routes,
+                servers=app.servers,
             )
             paths = schema.setdefault("paths", {})
             for kind in _EXAMPLES:

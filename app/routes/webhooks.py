@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.metrics import WEBHOOK_EVENTS
 from app.mobivate.payloads import PayloadError, WebhookKind, parse_webhook
 from app.services.ingest import IngestRefused, IngestUnavailable, IngestWriter, RawWebhook
 from app.services.webhook_secret import secret_matches
@@ -64,6 +65,7 @@ async def receive_webhook(request: Request) -> Response:
             client,
             state.rejected_webhooks,
         )
+        WEBHOOK_EVENTS.labels(kind.value if kind else "unknown", "rejected").inc()
         return _json(404, _NOT_FOUND)
 
     writer: IngestWriter = state.ingest
@@ -82,17 +84,23 @@ async def receive_webhook(request: Request) -> Response:
             limit = state.settings.max_body_bytes
             detail = f"body of {size} bytes is over the limit of {limit} bytes (MAX_BODY_BYTES)"
             await writer.store_unparsed(raw, detail, outcome="too_large")
+            WEBHOOK_EVENTS.labels(kind.value, "too_large").inc()
             return _error(413, detail)
         try:
             events = parse_webhook(kind, body, raw.content_type)
         except PayloadError as exc:
             await writer.store_unparsed(raw, exc.message)
+            WEBHOOK_EVENTS.labels(kind.value, "unparsed").inc()
             return _error(exc.status_code, exc.message)
         result = await writer.store(raw, events)
     except IngestRefused as exc:
+        WEBHOOK_EVENTS.labels(kind.value, "unparsed").inc()
         return _error(422, exc.message)
     except IngestUnavailable:
+        WEBHOOK_EVENTS.labels(kind.value, "unavailable").inc()
         return _json(503, b'{"detail":"storage is unavailable; please retry"}')
+
+    WEBHOOK_EVENTS.labels(kind.value, result.outcome).inc()
 
     if len(events) == 1:
         return _json(200, _STORED if result.outcome == "stored" else _DUPLICATE)

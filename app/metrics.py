@@ -1,0 +1,73 @@
+"""Prometheus metrics.
+
+With several uvicorn workers, `serve` points PROMETHEUS_MULTIPROC_DIR at a fresh directory
+before the workers start, so every worker writes its samples there and `/metrics` (answered by
+any worker) aggregates all of them.
+"""
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.registry import REGISTRY
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total",
+    "HTTP requests by route template, method and status",
+    ["route", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request latency by route template and method",
+    ["route", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+WEBHOOK_EVENTS = Counter(
+    "webhook_requests_total",
+    "Webhook requests by kind and outcome (stored, duplicate, unparsed, too_large, rejected, "
+    "unavailable)",
+    ["kind", "outcome"],
+)
+REGISTRATION_STATE = Gauge(
+    "webhook_registration_registered",
+    "1 when the webhook of this kind is registered at Mobivate, else 0",
+    ["kind"],
+    multiprocess_mode="livemax",
+)
+OUTBOX_DEPTH = Gauge(
+    "outbox_pending", "Pushes to Mobivate waiting to be delivered", multiprocess_mode="livemax"
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "outbox_oldest_pending_age_seconds",
+    "Age of the oldest push to Mobivate still waiting",
+    multiprocess_mode="livemax",
+)
+MOBIVATE_CALLS = Counter(
+    "mobivate_calls_total",
+    "Calls to the Mobivate API by operation and outcome",
+    ["operation", "outcome"],
+)
+MOBIVATE_LATENCY = Histogram(
+    "mobivate_call_duration_seconds", "Mobivate API call latency by operation", ["operation"]
+)
+STATUS_TRANSITIONS = Counter(
+    "message_status_transitions_total",
+    "Outbound message status changes",
+    ["from_status", "to_status"],
+)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text for a scrape, aggregated over workers when there are several."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,30 @@
+"""`GET /metrics` for Prometheus, optionally behind its own bearer token (METRICS_TOKEN)."""
+
+import hmac
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+
+from app.deps import SettingsDep
+from app.metrics import render
+
+router = APIRouter(tags=["probes"])
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={401: {"description": "METRICS_TOKEN is set and the bearer token is wrong"}},
+)
+async def metrics(request: Request, settings: SettingsDep) -> Response:
+    if settings.metrics_token is not None:
+        expected = f"Bearer {settings.metrics_token.get_secret_value()}".encode()
+        offered = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(offered, expected):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                detail="metrics require 'Authorization: Bearer <METRICS_TOKEN>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    body, content_type = render()
+    return Response(body, media_type=content_type)

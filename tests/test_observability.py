@@ -1,0 +1,201 @@
+"""Request ids, access logs without secrets or full numbers, metrics, proxies and root path."""
+
+import asyncio
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.logging_setup import configure_logging, register_secret
+from app.models import WebhookRequest
+from tests.conftest import API_TOKEN, WEBHOOK_SECRET, make_settings, start_app
+from tests.test_serve import free_port, wait_until_ready
+
+RECEIPT = {"deliveryMessageId": "9A85B95E", "status": "DELIVERED", "statusCode": 1}
+
+
+@pytest.fixture
+def app_logging() -> Iterator[None]:
+    """The service's own logging set-up (redaction included), restored afterwards."""
+    root = logging.getLogger()
+    handlers, level, factory = root.handlers[:], root.level, logging.getLogRecordFactory()
+    configure_logging("INFO", "json")
+    yield
+    logging.setLogRecordFactory(factory)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{key}="{value}"' in line for key, value in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def test_request_id_is_generated_or_honoured(client: httpx.AsyncClient) -> None:
+    generated = await client.get("/healthz")
+    assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["x-request-id"])
+    honoured = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert honoured.headers["x-request-id"] == "abc-123"
+    unsafe = await client.get("/healthz", headers={"X-Request-ID": "bad id\twith tab"})
+    assert unsafe.headers["x-request-id"] != "bad id\twith tab"
+
+
+async def test_logs_carry_route_template_never_secret_or_full_number(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, app_logging: None
+) -> None:
+    register_secret(WEBHOOK_SECRET)
+    caplog.set_level(logging.INFO)
+    await client.post(
+        f"/webhooks/{WEBHOOK_SECRET}/incoming",
+        json={"id": "AB1", "originator": "447700900123", "body": "STOP"},
+        headers={"X-Request-ID": "req-42"},
+    )
+    logging.getLogger("app.test").info("number 447700900123 and secret %s", WEBHOOK_SECRET)
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert "POST /webhooks/{secret}/{kind} 200" in text
+    assert WEBHOOK_SECRET not in text
+    assert "447700900123" not in text
+    assert "4477******23" in text
+    access = [r for r in caplog.records if r.name == "app.access"]
+    assert access[0].request_id == "req-42"  # type: ignore[attr-defined]
+
+
+async def test_metrics_count_requests_and_webhook_outcomes(client: httpx.AsyncClient) -> None:
+    before = (await client.get("/metrics")).text
+    await client.post(f"/webhooks/{WEBHOOK_SECRET}/receipt", json=RECEIPT)
+    await client.post(f"/webhooks/{WEBHOOK_SECRET}/receipt", json=RECEIPT)
+    await client.post(f"/webhooks/{WEBHOOK_SECRET}/receipt", content=b"{", headers={})
+    await client.post("/webhooks/wrong/receipt", json=RECEIPT)
+    after = (await client.get("/metrics")).text
+
+    def delta(name: str, **labels: str) -> float:
+        return metric_value(after, name, **labels) - metric_value(before, name, **labels)
+
+    assert delta("webhook_requests_total", kind="receipt", outcome="stored") == 1
+    assert delta("webhook_requests_total", kind="receipt", outcome="duplicate") == 1
+    assert delta("webhook_requests_total", kind="receipt", outcome="unparsed") == 1
+    assert delta("webhook_requests_total", kind="receipt", outcome="rejected") == 1
+    route = "/webhooks/{secret}/{kind}"
+    assert delta("http_requests_total", route=route, method="POST", status="200") == 2
+    assert delta("http_requests_total", route=route, method="POST", status="404") == 1
+    assert delta("http_request_duration_seconds_count", route=route, method="POST") == 4
+    assert WEBHOOK_SECRET not in after
+
+
+async def test_metrics_token_protects_metrics(database_url: str) -> None:
+    settings = make_settings(database_url, metrics_token="metrics-token-0123456789")
+    async for running in start_app(settings):
+        refused = await running.client.get("/metrics")
+        assert refused.status_code == 401
+        allowed = await running.client.get(
+            "/metrics", headers={"Authorization": "Bearer metrics-token-0123456789"}
+        )
+        assert allowed.status_code == 200
+        assert "http_requests_total" in allowed.text
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"), [("203.0.113.7", "198.51.100.9"), ("", "203.0.113.7")]
+)
+async def test_forwarded_client_address_is_taken_only_from_trusted_proxies(
+    database_url: str, engine: AsyncEngine, trusted: str, expected: str
+) -> None:
+    settings = make_settings(database_url, forwarded_allow_ips=trusted or "127.0.0.1")
+    async for running in start_app(settings):
+        response = await running.client.post(
+            f"/webhooks/{WEBHOOK_SECRET}/receipt",
+            json=RECEIPT,
+            headers={"X-Forwarded-For": "198.51.100.9", "X-Forwarded-Proto": "https"},
+        )
+        assert response.status_code == 200
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(WebhookRequest.client_addr)) == expected
+
+
+async def test_root_path_prefix_serves_and_documents_routes(database_url: str) -> None:
+    settings = make_settings(database_url, root_path="/sms")
+    async for running in start_app(settings):
+        prefixed = await running.client.get("/sms/healthz")
+        assert prefixed.status_code == 200
+        stored = await running.client.post(f"/sms/webhooks/{WEBHOOK_SECRET}/receipt", json=RECEIPT)
+        assert stored.json() == {"status": "stored"}
+        schema = (await running.client.get("/sms/openapi.json")).json()
+        assert schema["servers"] == [{"url": "/sms"}]
+        docs = await running.client.get("/sms/docs")
+        assert "/sms/openapi.json" in docs.text
+
+
+async def _run_cli(env: dict[str, str], *args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.cli", *args, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await process.communicate()
+    return process.returncode or 0, err.decode()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DATABASE_URL", "not a url", "DATABASE_URL: is not a database URL"),
+        ("DATABASE_URL", "mysql://h/db", "driver 'mysql' is not supported"),
+        ("WEBHOOK_SECRET", "changeme", "WEBHOOK_SECRET looks like a placeholder"),
+        ("PUBLIC_BASE_URL", "http://sms.example.com", "PUBLIC_BASE_URL must use https://"),
+        ("LOG_LEVEL", "loud", "LOG_LEVEL:"),
+    ],
+)
+async def test_configuration_errors_are_one_clear_line_each(
+    variable: str, value: str, message: str, tmp_path: Path
+) -> None:
+    env = {key: val for key, val in os.environ.items() if key not in {"DATABASE_URL"}}
+    env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db", variable: value})
+    code, err = await _run_cli(env, "migrate")
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+
+
+async def test_metrics_aggregate_over_two_workers(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/workers.db",
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "API_TOKENS": API_TOKEN,
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2", env=env
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_until_ready(base)
+        async with httpx.AsyncClient(base_url=base) as client:
+            posts = [
+                client.post(
+                    f"/webhooks/{WEBHOOK_SECRET}/receipt", json={**RECEIPT, "statusCode": i}
+                )
+                for i in range(40)
+            ]
+            assert all(r.status_code == 200 for r in await asyncio.gather(*posts))
+            for _ in range(4):  # whichever worker answers, the totals are the same
+                text = (await client.get("/metrics")).text
+                stored = metric_value(
+                    text, "webhook_requests_total", kind="receipt", outcome="stored"
+                )
+                assert stored == 40
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 30)
