@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
+from app.cli_mobivate import add_mobivate_commands
 from app.config import Settings
 from app.logging_setup import configure_logging
 
@@ -144,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
         "reprocess", help="re-parse kept webhook bodies that could not be parsed when received"
     )
     reprocess.set_defaults(handler=cmd_reprocess)
+
+    add_mobivate_commands(commands)
 
     return parser
 

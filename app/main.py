@@ -4,22 +4,30 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.config import Settings, get_settings
 from app.db import create_engine
+from app.deps import ApiAuth
 from app.logging_setup import register_secret
 from app.middleware import RequestContextMiddleware, RootPathMiddleware
 from app.openapi import install_openapi
-from app.routes import health, metrics, webhooks
+from app.routes import health, metrics, registrations, webhooks
 from app.services.ingest import IngestWriter
+from app.services.mobivate_client import mobivate_client, mobivate_http_client
+from app.services.registration import start_registration
 from app.services.webhook_secret import mask_secret, resolve_webhook_secret, webhook_urls
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, mobivate_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """`mobivate_transport` replaces the network for every call to Mobivate (tests pass the
+    fake Mobivate's); `app.state.mobivate` is the shared client, None without MOBIVATE_API_KEY."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -43,10 +51,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await writer.start()
         masked = webhook_urls(settings.public_base_url or "", mask_secret(secret))
         logger.info("webhook URLs: %s", ", ".join(masked.values()))
+        mobivate_http = mobivate_http_client(settings, mobivate_transport)
+        app.state.mobivate = mobivate_client(settings, mobivate_http)
+        app.state.registration = start_registration(settings, engine, mobivate_http, secret)
         try:
             yield
         finally:
+            await app.state.registration.stop()
             await writer.stop()
+            await mobivate_http.aclose()
             await engine.dispose()
 
     app = FastAPI(
@@ -68,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(registrations.router, prefix="/api/v1", dependencies=[ApiAuth])
     app.router.routes.extend(webhooks.routes)
     install_openapi(app)
     return app

@@ -142,8 +142,10 @@ class RunningApp:
         self.client = client
 
 
-async def start_app(settings: Settings) -> AsyncIterator[RunningApp]:
-    app = create_app(settings)
+async def start_app(
+    settings: Settings, *, mobivate_transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[RunningApp]:
+    app = create_app(settings, mobivate_transport=mobivate_transport)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
         async with httpx.AsyncClient(

@@ -111,6 +111,18 @@ async def test_auth_failure_is_not_retried(http: httpx.AsyncClient, fake: FakeMo
     assert len(fake.requests) == 1
 
 
+async def test_not_authenticated_body_of_the_proxy_is_an_auth_error(
+    mocked: Callable[[httpx.MockTransport], MobivateClient],
+) -> None:
+    body = {"code": 401, "message": "Not Authenticated"}
+
+    with pytest.raises(MobivateAuthError) as caught:
+        await mocked(answering(401, body)).register_webhook("receipt", "https://h.example/x")
+
+    assert (caught.value.status_code, caught.value.code) == (401, 401)
+    assert caught.value.message == "Not Authenticated"
+
+
 async def test_forbidden_for_missing_permission_is_an_auth_error(
     mocked: Callable[[httpx.MockTransport], MobivateClient],
 ) -> None:

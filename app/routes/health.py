@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.migrate import current_revisions, head_revisions
+from app.services.registration_status import readiness_detail
 
 router = APIRouter(tags=["probes"])
 
@@ -37,7 +38,13 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception as exc:  # any failure to reach the database means "not ready"
         checks["database"] = f"unreachable: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
+    if checks["database"] == "ok":
+        # Informational only: Mobivate being down or refusing the key must not stop traffic.
+        try:
+            body["registrations"] = await readiness_detail(
+                engine, request.app.state.settings, request.app.state.webhook_secret
+            )
+        except Exception as exc:
+            body["registrations"] = {"error": f"unavailable: {type(exc).__name__}"}
+    return JSONResponse(body, status_code=200 if ready else 503)

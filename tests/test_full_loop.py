@@ -1,0 +1,89 @@
+"""The whole flow locally: the app registers its URLs with the fake Mobivate at startup, then the
+fake posts a receipt, an incoming message and a click to those URLs and the app stores them."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import Receive, Scope, Send
+
+from app.mobivate.fake import FakeMobivate
+from app.mobivate.models import SingleMessage, normalise_id
+from app.models import Click, IncomingMessage, Receipt
+from tests.conftest import RunningApp, start_app
+from tests.registration_helpers import API_KEY, KINDS, Forward, expected_url, registration_settings
+
+
+class ReverseProxy(Forward):
+    """Serves the app under /sms, as a reverse proxy would for PUBLIC_BASE_URL=https://host/sms."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        prefix = "/sms"
+        if scope["type"] == "http" and scope["path"].startswith(prefix + "/"):
+            scope = {**scope, "path": scope["path"][len(prefix) :]}
+            scope.pop("raw_path", None)
+        await super().__call__(scope, receive, send)
+
+
+@pytest.fixture
+async def proxy() -> ReverseProxy:
+    return ReverseProxy()
+
+
+@pytest.fixture
+async def fake(proxy: ReverseProxy) -> AsyncIterator[FakeMobivate]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=proxy)) as callbacks:
+        fake = FakeMobivate(
+            api_key=API_KEY, callback_client=callbacks, auto_receipts=True, receipt_delay=0
+        )
+        yield fake
+        await fake.aclose()
+
+
+@pytest.fixture
+async def app_with_fake(
+    database_url: str, fake: FakeMobivate, proxy: ReverseProxy
+) -> AsyncIterator[RunningApp]:
+    settings = registration_settings(database_url)
+    async for running in start_app(settings, mobivate_transport=fake.transport()):
+        proxy.target = running.app
+        task = running.app.state.registration.task
+        await asyncio.wait_for(asyncio.shield(task), timeout=5)
+        yield running
+
+
+async def rows(engine: AsyncEngine, model: Any) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(model).order_by(model.id))).all())
+
+
+async def test_fake_mobivate_delivers_to_the_registered_urls_and_the_app_stores_it(
+    app_with_fake: RunningApp, fake: FakeMobivate, engine: AsyncEngine
+) -> None:
+    assert fake.webhooks == {kind: expected_url(kind) for kind in KINDS}
+    mobivate = app_with_fake.app.state.mobivate
+    sent = await mobivate.send_single(
+        SingleMessage(originator="Shop", recipient="447700900123", body="Hi, see example.com")
+    )
+    await fake.wait_for_callbacks()  # ACCEPTED then DELIVERED, posted to the receipt URL
+    message = fake.find_message(sent.id)
+
+    incoming = await fake.send_incoming("447700900123", "Thanks!", in_reply_to=message)
+    click = await fake.send_click(message)
+    assert incoming.status_code == 200, incoming.text
+    assert click.status_code == 200, click.text
+    assert incoming.json() == click.json() == {"status": "stored"}
+
+    receipts = await rows(engine, Receipt)
+    assert [(r.message_id_norm, r.status) for r in receipts] == [
+        (normalise_id(sent.id), "ACCEPTED"),
+        (normalise_id(sent.id), "DELIVERED"),
+    ]
+    [mo] = await rows(engine, IncomingMessage)
+    assert (mo.msisdn, mo.body, mo.in_reply_to_norm) == ("447700900123", "Thanks!", message.id)
+    [clicked] = await rows(engine, Click)
+    assert (clicked.message_id_norm, clicked.msisdn) == (message.id, "447700900123")
