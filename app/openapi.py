@@ -127,6 +127,48 @@ def _operation(kind: str) -> dict[str, Any]:
     }
 
 
+_DETAIL_ONLY = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+_COMMON_ANSWERS: dict[str, tuple[str, str]] = {
+    "400": ("The body is not valid JSON", "There was an error parsing the body"),
+    "401": ("Missing or wrong bearer token", "invalid bearer token"),
+    "404": ("Nothing has the identifier in the path", "no message with id 42"),
+}
+
+
+def _answer(code: str) -> dict[str, Any]:
+    description, example = _COMMON_ANSWERS[code]
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": _DETAIL_ONLY, "example": {"detail": example}}},
+    }
+
+
+def _document_common_answers(schema: dict[str, Any]) -> None:
+    """Answers every operation may give but FastAPI does not describe: a 422 whose `detail` is
+    one sentence (the service's own checks) rather than a list, 400 for a body that is not JSON,
+    401 where a token is required, 404 for an unknown identifier in the path."""
+    validation = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+    if validation is not None:
+        listed = validation["properties"]["detail"]
+        validation["properties"]["detail"] = {
+            "anyOf": [listed, {"type": "string"}],
+            "title": listed.get("title", "Detail"),
+        }
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                responses.setdefault("400", _answer("400"))
+            if operation.get("security"):
+                responses.setdefault("401", _answer("401"))
+            if any(p.get("in") == "path" for p in operation.get("parameters", ())):
+                responses.setdefault("404", _answer("404"))
+
+
 def install_openapi(app: FastAPI) -> None:
     """Generate the schema once, adding the webhook endpoints to what FastAPI describes."""
 
@@ -141,6 +183,7 @@ def install_openapi(app: FastAPI) -> None:
                 servers=app.servers,
             )
             paths = schema.setdefault("paths", {})
+            _document_common_answers(schema)
             for kind in _EXAMPLES:
                 paths[f"/webhooks/{{secret}}/{kind}"] = {"post": _operation(kind)}
             app.openapi_schema = schema

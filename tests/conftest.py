@@ -24,6 +24,8 @@ from app.config import Settings
 from app.db import Base, create_engine
 from app.main import create_app
 
+pytest_plugins = ("tests.figures",)
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
