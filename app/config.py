@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     outbox_lease_seconds: float = Field(default=120.0, gt=0)
     optout_sync_interval_minutes: float = Field(default=0.0, ge=0)
     optout_sync_page_size: int = Field(default=1000, ge=1, le=1000)
+    webhook_auth_failures_per_minute: int = Field(default=20, ge=0)
 
     @field_validator("log_level", mode="before")
     @classmethod

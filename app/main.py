@@ -19,6 +19,7 @@ from app.services.ingest import IngestWriter
 from app.services.mobivate_client import mobivate_client, mobivate_http_client
 from app.services.registration import start_registration
 from app.services.webhook_secret import mask_secret, resolve_webhook_secret, webhook_urls
+from app.throttle import FailureLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ def create_app(
         app.state.webhook_secret = secret
         app.state.ingest = writer
         app.state.rejected_webhooks = 0
+        app.state.auth_failures = FailureLimiter(settings.webhook_auth_failures_per_minute)
         await writer.start()
         masked = webhook_urls(settings.public_base_url or "", mask_secret(secret))
         logger.info("webhook URLs: %s", ", ".join(masked.values()))

@@ -32,7 +32,7 @@ HTTP_LATENCY = Histogram(
 WEBHOOK_EVENTS = Counter(
     "webhook_requests_total",
     "Webhook requests by kind and outcome (stored, duplicate, unparsed, too_large, rejected, "
-    "unavailable)",
+    "throttled, unavailable)",
     ["kind", "outcome"],
 )
 REGISTRATION_STATE = Gauge(

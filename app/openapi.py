@@ -119,6 +119,10 @@ def _operation(kind: str) -> dict[str, Any]:
             },
             "400": _error("Malformed JSON or XML", "invalid JSON: unexpected end of data"),
             "404": {"description": "Wrong or missing secret; nothing stored"},
+            "429": {
+                "description": "Too many wrong secrets from this address "
+                "(WEBHOOK_AUTH_FAILURES_PER_MINUTE); see Retry-After"
+            },
             "413": _error("Body over MAX_BODY_BYTES", "body of 300000 bytes is over the limit"),
             "415": _error("Unsupported content type", "unsupported content type 'text/csv'"),
             "422": _error("Wrong shape or field types", "'statusCode' must be an integer"),

@@ -24,6 +24,7 @@ _KINDS = {kind.value: kind for kind in WebhookKind}
 _STORED = b'{"status":"stored"}'
 _DUPLICATE = b'{"status":"duplicate"}'
 _NOT_FOUND = b'{"detail":"Not Found"}'
+_THROTTLED = b'{"detail":"too many requests with a wrong secret from this address; retry later"}'
 
 
 def _json(status_code: int, content: bytes) -> Response:
@@ -32,6 +33,15 @@ def _json(status_code: int, content: bytes) -> Response:
 
 def _error(status_code: int, detail: str) -> Response:
     return _json(status_code, orjson.dumps({"status": "unparsed", "detail": detail}))
+
+
+def _throttled(retry_after: int, kind: WebhookKind | None) -> Response:
+    """Too many wrong secrets from one address: refused without a log line each (metrics count
+    them), so guessing can neither go fast nor flood the logs."""
+    WEBHOOK_EVENTS.labels(kind.value if kind else "unknown", "throttled").inc()
+    response = _json(429, _THROTTLED)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 async def _read_limited(request: Request, limit: int) -> tuple[bytes, int, bool]:
@@ -57,9 +67,12 @@ async def _read_limited(request: Request, limit: int) -> tuple[bytes, int, bool]
 async def receive_webhook(request: Request) -> Response:
     state = request.app.state
     kind = _KINDS.get(request.path_params["kind"])
-    if kind is None or not secret_matches(request.path_params["secret"], state.webhook_secret):
-        state.rejected_webhooks += 1
+    secret_ok = secret_matches(request.path_params["secret"], state.webhook_secret)
+    if kind is None or not secret_ok:
         client = request.client.host if request.client else "unknown"
+        if not secret_ok and not state.auth_failures.fail(client):
+            return _throttled(state.auth_failures.retry_after(client), kind)
+        state.rejected_webhooks += 1
         logger.warning(
             "webhook refused: wrong secret or endpoint from %s (%d refused since start)",
             client,

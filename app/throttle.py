@@ -1,0 +1,53 @@
+"""Slowing down secret guessing: failed authentications counted per client address.
+
+Each address has a token bucket holding up to `per_minute` failures, refilled at `per_minute`
+tokens a minute. A failure spends a token; with none left the caller answers 429. Only failures
+are counted, and the caller checks the secret first, so a request carrying the right secret is
+never refused, whoever else shares its address. The table is bounded: past `max_addresses` the
+least recently seen address is forgotten. Each process keeps its own table.
+"""
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+
+class FailureLimiter:
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        max_addresses: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._capacity = float(per_minute)
+        self._rate = per_minute / 60.0
+        self._max = max_addresses
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        return self._capacity > 0
+
+    def fail(self, address: str) -> bool:
+        """Count one failure from `address`; False once it has failed too often (refuse it)."""
+        if not self.enabled:
+            return True
+        now = self._clock()
+        tokens, last = self._buckets.pop(address, (self._capacity, now))
+        tokens = min(self._capacity, tokens + (now - last) * self._rate)
+        allowed = tokens >= 1.0
+        if allowed:
+            tokens -= 1.0
+        self._buckets[address] = (tokens, now)
+        if len(self._buckets) > self._max:
+            self._buckets.popitem(last=False)
+        return allowed
+
+    def retry_after(self, address: str) -> int:
+        """Whole seconds until `address` may fail once more."""
+        tokens, _ = self._buckets.get(address, (self._capacity, 0.0))
+        if tokens >= 1.0 or self._rate <= 0:
+            return 0
+        return max(1, int((1.0 - tokens) / self._rate + 0.999))
