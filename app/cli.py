@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pydantic import ValidationError
 
 from app.cli_mobivate import add_mobivate_commands
+from app.cli_optouts import add_optout_commands
 from app.config import Settings
 from app.logging_setup import configure_logging
 
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     reprocess.set_defaults(handler=cmd_reprocess)
 
     add_mobivate_commands(commands)
+    add_optout_commands(commands)
 
     return parser
 

@@ -14,9 +14,10 @@ from app.deps import ApiAuth
 from app.logging_setup import register_secret
 from app.middleware import RequestContextMiddleware, RootPathMiddleware
 from app.openapi import install_openapi
-from app.routes import health, metrics, registrations, webhooks
+from app.routes import health, metrics, optouts, registrations, webhooks
 from app.services.ingest import IngestWriter
 from app.services.mobivate_client import mobivate_client, mobivate_http_client
+from app.services.optout_tasks import start_optouts
 from app.services.registration import start_registration
 from app.services.webhook_secret import mask_secret, resolve_webhook_secret, webhook_urls
 from app.throttle import FailureLimiter
@@ -56,11 +57,13 @@ def create_app(
         mobivate_http = mobivate_http_client(settings, mobivate_transport)
         app.state.mobivate = mobivate_client(settings, mobivate_http)
         app.state.registration = start_registration(settings, engine, mobivate_http, secret)
+        app.state.optouts = await start_optouts(settings, engine, writer, mobivate_http)
         try:
             yield
         finally:
             await app.state.registration.stop()
             await writer.stop()
+            await app.state.optouts.stop()
             await mobivate_http.aclose()
             await engine.dispose()
 
@@ -84,6 +87,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(registrations.router, prefix="/api/v1", dependencies=[ApiAuth])
+    app.include_router(optouts.router, prefix="/api/v1", dependencies=[ApiAuth])
     app.router.routes.extend(webhooks.routes)
     install_openapi(app)
     return app

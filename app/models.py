@@ -151,3 +151,75 @@ class WebhookRegistration(Base):
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     mobivate_message: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Optout(Base):
+    """The current opt-out state of one number: the newest event in `optout_events` wins."""
+
+    __tablename__ = "optouts"
+
+    msisdn: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opted_out: Mapped[bool] = mapped_column(Boolean)
+    # The event time of the change that set the current state.
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(16))
+    keyword: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_optouts_opted_out_changed_at", "opted_out", "changed_at", "msisdn"),
+    )
+
+
+class OptoutEvent(Base):
+    """Append-only history of opt-outs, opt-ins and help requests, as they were recorded."""
+
+    __tablename__ = "optout_events"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    msisdn: Mapped[str] = mapped_column(String(32), index=True)
+    # opt_out | opt_in | help
+    action: Mapped[str] = mapped_column(String(16))
+    # incoming_sms | api | operator | imported
+    source: Mapped[str] = mapped_column(String(16))
+    keyword: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    incoming_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incoming_messages.id", ondelete="SET NULL"), index=True
+    )
+    # Set when a repetition of the same event must not make a second entry.
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    event_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(Base):
+    """A change to push to Mobivate, written in the transaction that made the change."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    # optout_add | optout_delete
+    operation: Mapped[str] = mapped_column(String(16))
+    msisdn: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("optout_events.id", ondelete="SET NULL"), index=True
+    )
+    # pending | delivered | failed
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    mobivate_status: Mapped[int | None] = mapped_column(Integer)
+    mobivate_message: Mapped[str | None] = mapped_column(Text)
+    # `created` of Mobivate's opt-out record, to recognise our own push when importing.
+    mobivate_created: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_outbox_state_id", "state", "id"),
+        Index("ix_outbox_msisdn_state_id", "msisdn", "state", "id"),
+    )

@@ -84,6 +84,7 @@ class IngestRefused(Exception):
 
 
 AfterStoreHook = Callable[[AsyncConnection, Sequence[StoredEvent]], Awaitable[None]]
+AfterCommitHook = Callable[[Sequence[StoredEvent]], None]
 
 
 @dataclass(slots=True)
@@ -114,12 +115,18 @@ class IngestWriter:
         self._writer_count = writers
         self._click_window = click_window_seconds
         self._after_store = list(after_store)
+        self._after_commit: list[AfterCommitHook] = []
         self._queue: asyncio.Queue[_Pending | object] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     def add_after_store_hook(self, hook: AfterStoreHook) -> None:
         self._after_store.append(hook)
+
+    def add_after_commit_hook(self, hook: AfterCommitHook) -> None:
+        """`hook` runs after the transaction holding newly stored events has committed; it must
+        not block (e.g. it wakes a worker)."""
+        self._after_commit.append(hook)
 
     async def start(self) -> None:
         for index in range(self._writer_count):
@@ -282,7 +289,16 @@ class IngestWriter:
             if stored_events:
                 for hook in self._after_store:
                     await hook(conn, stored_events)
+        if stored_events:
+            self._run_after_commit(stored_events)
         return results
+
+    def _run_after_commit(self, stored_events: list[StoredEvent]) -> None:
+        for hook in self._after_commit:
+            try:
+                hook(stored_events)
+            except Exception:  # the events are committed: a failing hook must not undo the answer
+                logger.exception("after-commit hook failed")
 
     @staticmethod
     def _request_row(item: _Pending) -> dict[str, Any]:
