@@ -14,7 +14,8 @@ A batch the database refuses is retried item by item, so one bad item cannot fai
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.mobivate.payloads import ParsedEvent, WebhookKind
 from app.models import Click, IncomingMessage, Receipt, WebhookRequest
+from app.services import ingest_pg
 from app.services.event_rows import Row, event_row
 
 logger = logging.getLogger(__name__)
@@ -118,7 +120,9 @@ class IngestWriter:
         self._after_commit: list[AfterCommitHook] = []
         self._queue: asyncio.Queue[_Pending | object] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._postgres = engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if self._postgres else sqlite.insert
+        self._idle: list[AsyncConnection] = []
 
     def add_after_store_hook(self, hook: AfterStoreHook) -> None:
         self._after_store.append(hook)
@@ -138,6 +142,8 @@ class IngestWriter:
             self._queue.put_nowait(_STOP)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        while self._idle:
+            await self._idle.pop().close()
 
     async def store(self, raw: RawWebhook, events: list[ParsedEvent]) -> IngestResult:
         return await self._submit(raw, events, "stored", None)
@@ -224,6 +230,20 @@ class IngestWriter:
             if not item.future.done():
                 item.future.set_exception(IngestUnavailable(type(exc).__name__))
 
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction on a connection kept from one batch to the next (a pool checkout costs a
+        ping round trip). A connection that saw an error goes back to the pool instead, which
+        pings it before anyone uses it again."""
+        conn = self._idle.pop() if self._idle else await self._engine.connect()
+        try:
+            async with conn.begin():
+                yield conn
+        except BaseException:
+            await conn.close()
+            raise
+        self._idle.append(conn)
+
     async def _write(self, batch: list[_Pending]) -> list[IngestResult]:
         new_rows: dict[WebhookKind, list[tuple[ParsedEvent, Row]]] = {}
         keys_per_item: list[list[str]] = []
@@ -239,21 +259,24 @@ class IngestWriter:
                     new_rows.setdefault(item.raw.kind, []).append((event, row))
             keys_per_item.append(keys)
 
-        async with self._engine.begin() as conn:
+        async with self._transaction() as conn:
             new_requests = [self._request_row(item) for item in batch if not item.already_stored]
-            if new_requests:
-                await conn.execute(insert(REQUESTS_TABLE), new_requests)
+            if self._postgres:
+                inserted_by_table = await ingest_pg.insert_batch(
+                    conn,
+                    REQUESTS_TABLE,
+                    new_requests,
+                    {
+                        EVENT_TABLES[kind]: [row for _, row in rows]
+                        for kind, rows in new_rows.items()
+                    },
+                )
+            else:
+                inserted_by_table = await self._insert_sqlite(conn, new_requests, new_rows)
             inserted_keys: set[str] = set()
             stored_events: list[StoredEvent] = []
             for kind, entries in new_rows.items():
-                table = EVENT_TABLES[kind]
-                statement = (
-                    self._insert(table)
-                    .values([row for _, row in entries])
-                    .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                    .returning(table.c.dedupe_key, table.c.id)
-                )
-                inserted: dict[str, int] = dict((await conn.execute(statement)).all())
+                inserted = inserted_by_table[EVENT_TABLES[kind].name]
                 inserted_keys.update(inserted)
                 stored_events.extend(
                     StoredEvent(inserted[row["dedupe_key"]], kind, event, row)
@@ -264,10 +287,11 @@ class IngestWriter:
                 _result(item, keys, index, inserted_keys, first_by_key)
                 for index, (item, keys) in enumerate(zip(batch, keys_per_item, strict=True))
             ]
+            # On PostgreSQL the INSERT already marked the new duplicates.
             duplicate_ids = [
                 item.raw.id
                 for item, result in zip(batch, results, strict=True)
-                if result.outcome == "duplicate"
+                if result.outcome == "duplicate" and not item.already_stored and not self._postgres
             ]
             for item, result in zip(batch, results, strict=True):
                 if item.already_stored:
@@ -292,6 +316,27 @@ class IngestWriter:
         if stored_events:
             self._run_after_commit(stored_events)
         return results
+
+    async def _insert_sqlite(
+        self,
+        conn: AsyncConnection,
+        requests: list[Row],
+        new_rows: dict[WebhookKind, list[tuple[ParsedEvent, Row]]],
+    ) -> dict[str, dict[str, int]]:
+        if requests:
+            await conn.execute(insert(REQUESTS_TABLE), requests)
+        inserted: dict[str, dict[str, int]] = {}
+        for kind, entries in new_rows.items():
+            table = EVENT_TABLES[kind]
+            statement = (
+                self._insert(table)
+                .values([row for _, row in entries])
+                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                .returning(table.c.dedupe_key, table.c.id)
+            )
+            result = await conn.execute(statement)
+            inserted[table.name] = {str(key): int(row_id) for key, row_id in result.all()}
+        return inserted
 
     def _run_after_commit(self, stored_events: list[StoredEvent]) -> None:
         for hook in self._after_commit:

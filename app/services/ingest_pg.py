@@ -1,0 +1,121 @@
+"""One statement per batch for the ingest writer on PostgreSQL.
+
+The raw requests and the events of all kinds go in with a single statement: one data-modifying
+CTE per event table (`INSERT ... ON CONFLICT (dedupe_key) DO NOTHING RETURNING ...`) and one for
+the raw requests, whose `outcome` becomes "duplicate" in the same statement when none of its
+events was inserted. Every round trip to the server costs more CPU (system calls, wake-ups on
+both sides) than the rows themselves, so the batch is one round trip between BEGIN and COMMIT.
+
+Values travel as one array per column (`SELECT ... FROM unnest(:a, :b, ...)`), so the SQL text
+depends only on which tables take part, never on the number of rows: SQLAlchemy compiles each
+variant once and the driver prepares it once per connection. Works with asyncpg and psycopg.
+Foreign keys from events to their request are checked at the end of the statement, when both
+are in place.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import JSON, Table, TextClause, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+Row = dict[str, Any]
+_Shape = tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]
+
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+_STATEMENTS: dict[_Shape, tuple[TextClause, dict[str, tuple[str, str, bool]]]] = {}
+
+
+async def insert_batch(
+    conn: AsyncConnection,
+    requests_table: Table,
+    requests: Sequence[Row],
+    events: Mapping[Table, Sequence[Row]],
+) -> dict[str, dict[str, int]]:
+    """Insert the raw requests and the events whose `dedupe_key` is new.
+
+    A request row whose `outcome` is "stored" is stored as "duplicate" when none of the event
+    rows naming it in `request_id` was inserted. Returns, per event table name, the id of each
+    inserted row by its `dedupe_key`.
+    """
+    tables = {table.name: table for table, rows in events.items() if rows}
+    shape: _Shape = (
+        tuple(requests[0]) if requests else (),
+        tuple((name, tuple(events[table][0])) for name, table in tables.items()),
+    )
+    statement, params = _statement(shape, tables, requests_table)
+    values: Row = {}
+    for param, (table_name, column, is_json) in params.items():
+        rows = requests if table_name == requests_table.name else events[tables[table_name]]
+        column_values = [row.get(column) for row in rows]
+        if is_json:
+            column_values = [None if v is None else orjson.dumps(v).decode() for v in column_values]
+        values[param] = column_values
+    inserted: dict[str, dict[str, int]] = {name: {} for name in tables}
+    for table_name, key, row_id in (await conn.execute(statement, values)).all():
+        inserted[table_name][key] = row_id
+    return inserted
+
+
+def _statement(
+    shape: _Shape, tables: Mapping[str, Table], requests: Table
+) -> tuple[TextClause, dict[str, tuple[str, str, bool]]]:
+    cached = _STATEMENTS.get(shape)
+    if cached is not None:
+        return cached
+    request_columns, event_shapes = shape
+    params: dict[str, tuple[str, str, bool]] = {}
+    ctes = []
+    for index, (name, columns) in enumerate(event_shapes):
+        source = _unnest(tables[name], columns, f"e{index}_", params)
+        ctes.append(
+            f"e{index} AS (INSERT INTO {name} ({', '.join(columns)}) {source} "
+            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING request_id, dedupe_key, id)"
+        )
+    if request_columns:
+        outcome = "v.outcome"
+        if event_shapes:
+            stored = " OR ".join(
+                f"EXISTS (SELECT FROM e{index} WHERE e{index}.request_id = v.id)"
+                for index in range(len(event_shapes))
+            )
+            outcome = (
+                f"CASE WHEN v.outcome = 'stored' AND NOT ({stored}) THEN 'duplicate' "
+                "ELSE v.outcome END"
+            )
+        source = _unnest(requests, request_columns, "r_", params, {"outcome": outcome})
+        names = ", ".join(request_columns)
+        ctes.append(f"r AS (INSERT INTO {requests.name} ({names}) {source})")
+    selects = [
+        f"SELECT '{name}', dedupe_key, id FROM e{index}"  # noqa: S608
+        for index, (name, _) in enumerate(event_shapes)
+    ] or ["SELECT '', '', 0 WHERE false"]
+    # Only names from the table metadata go into the SQL text; values are bound parameters.
+    sql = f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}"
+    _STATEMENTS[shape] = cached = (text(sql), params)
+    return cached
+
+
+def _unnest(
+    table: Table,
+    columns: tuple[str, ...],
+    prefix: str,
+    params: dict[str, tuple[str, str, bool]],
+    expressions: Mapping[str, str] | None = None,
+) -> str:
+    """`SELECT v.a, v.b, ... FROM unnest(CAST(:p_a AS type[]), ...) AS v(a, b, ...)`."""
+    arrays, selected = [], []
+    for column in columns:
+        param = prefix + column
+        is_json = isinstance(table.c[column].type, JSON)
+        params[param] = (table.name, column, is_json)
+        if is_json:
+            arrays.append(f"CAST(:{param} AS TEXT[])")
+            selected.append(f"CAST(v.{column} AS JSONB)")
+        else:
+            arrays.append(f"CAST(:{param} AS {table.c[column].type.compile(dialect=_DIALECT)}[])")
+            selected.append((expressions or {}).get(column, f"v.{column}"))
+    names = ", ".join(columns)
+    return f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) AS v({names})"  # noqa: S608

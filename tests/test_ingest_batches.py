@@ -1,0 +1,124 @@
+"""Group commit: concurrent webhook requests share transactions, yet each gets its own outcome."""
+
+import asyncio
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.models import Click, IncomingMessage, Receipt, WebhookRequest
+from app.services.ingest import StoredEvent
+from tests.conftest import WEBHOOK_SECRET, RunningApp, count_rows
+
+
+def receipt(n: int, status_code: int = 2) -> dict[str, Any]:
+    return {
+        "deliveryMessageId": f"{n:032X}",
+        "batchId": "9A85B9110A000A9D2FBD4671D691C328",
+        "clientReference": None,
+        "created": "2023-07-28T03:23:22.000+00:00",
+        "status": "ACCEPTED",
+        "statusCode": status_code,
+        "parts": 1,
+        "hlr": {"network": "Vodafone", "ported": False} if n % 2 else None,
+    }
+
+
+def incoming(n: int) -> dict[str, Any]:
+    return {
+        "id": f"{n:032X}",
+        "originator": f"4477009{n:05d}",
+        "recipient": "61400",
+        "body": "Thanks",
+        "created": "2023-09-01T00:30:36+0000",
+    }
+
+
+def click(n: int) -> dict[str, Any]:
+    return {"mobile": f"4477009{n:05d}", "messageId": f"{n:032X}", "url": f"https://e.x/{n}"}
+
+
+async def post(client: httpx.AsyncClient, kind: str, payload: Any) -> httpx.Response:
+    if isinstance(payload, bytes):
+        return await client.post(
+            f"/webhooks/{WEBHOOK_SECRET}/{kind}",
+            content=payload,
+            headers={"content-type": "application/json"},
+        )
+    return await client.post(f"/webhooks/{WEBHOOK_SECRET}/{kind}", json=payload)
+
+
+async def test_concurrent_mixed_requests_are_each_answered_and_recorded_correctly(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    requests: list[tuple[str, Any]] = [("receipt", receipt(n)) for n in range(12)]
+    requests += [("receipt", receipt(1))] * 3  # redeliveries racing the original
+    requests += [("incoming", incoming(n)) for n in range(4)] + [("incoming", incoming(0))]
+    requests += [("click", click(n)) for n in range(4)] + [("click", click(3))]
+    requests += [("receipt", b"{not json"), ("click", b"[]")]
+    requests += [("receipt", [receipt(100), receipt(101), receipt(100)])]
+    requests += [("receipt", [receipt(1), receipt(2, status_code=1)])]  # one old, one new
+
+    responses = await asyncio.gather(*(post(client, kind, body) for kind, body in requests))
+
+    answers = Counter(r.json().get("status") for r in responses)
+    assert answers == {"stored": 22, "duplicate": 5, "unparsed": 2}
+    assert [r.status_code for r in responses[-4:-2]] == [400, 422]
+    assert responses[-2].json() == {"status": "stored", "stored": 2, "duplicates": 1}
+    assert responses[-1].json() == {"status": "stored", "stored": 1, "duplicates": 1}
+    assert await count_rows(engine, Receipt) == 12 + 2 + 1
+    assert await count_rows(engine, IncomingMessage) == 4
+    assert await count_rows(engine, Click) == 4
+    async with engine.connect() as conn:
+        outcomes = Counter((await conn.scalars(select(WebhookRequest.outcome))).all())
+        owners = set((await conn.scalars(select(Receipt.request_id))).all())
+        stored_ids = set(
+            (
+                await conn.scalars(
+                    select(WebhookRequest.id).where(WebhookRequest.outcome == "stored")
+                )
+            ).all()
+        )
+    assert outcomes == answers
+    assert owners <= stored_ids
+
+
+async def test_after_store_hooks_see_only_new_events_inside_the_batch_transaction(
+    running: RunningApp, engine: AsyncEngine
+) -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def hook(conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+        assert conn.in_transaction()
+        keys = [stored.row["dedupe_key"] for stored in events if stored.kind.value == "receipt"]
+        # The rows are visible here, before the commit that acknowledges them.
+        query = select(func.count()).select_from(Receipt).where(Receipt.dedupe_key.in_(keys))
+        assert await conn.scalar(query) == len(keys)
+        seen.extend((stored.kind.value, stored.row["dedupe_key"]) for stored in events)
+
+    running.app.state.ingest.add_after_store_hook(hook)
+    await post(running.client, "receipt", receipt(7))
+    bodies = [("receipt", receipt(7)), ("receipt", receipt(8)), ("click", click(1))]
+    await asyncio.gather(*(post(running.client, kind, body) for kind, body in bodies))
+
+    assert Counter(kind for kind, _ in seen) == {"receipt": 2, "click": 1}
+    assert len(set(seen)) == 3
+
+
+async def test_a_failing_after_store_hook_leaves_nothing_stored_and_answers_503(
+    running: RunningApp, engine: AsyncEngine
+) -> None:
+    async def hook(conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+        raise RuntimeError("hook failed")
+
+    running.app.state.ingest.add_after_store_hook(hook)
+    responses = await asyncio.gather(
+        post(running.client, "receipt", receipt(1)), post(running.client, "click", click(1))
+    )
+
+    assert [r.status_code for r in responses] == [503, 503]
+    assert await count_rows(engine, WebhookRequest) == 0
+    assert await count_rows(engine, Receipt) == 0
