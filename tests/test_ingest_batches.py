@@ -106,19 +106,3 @@ async def test_after_store_hooks_see_only_new_events_inside_the_batch_transactio
 
     assert Counter(kind for kind, _ in seen) == {"receipt": 2, "click": 1}
     assert len(set(seen)) == 3
-
-
-async def test_a_failing_after_store_hook_leaves_nothing_stored_and_answers_503(
-    running: RunningApp, engine: AsyncEngine
-) -> None:
-    async def hook(conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
-        raise RuntimeError("hook failed")
-
-    running.app.state.ingest.add_after_store_hook(hook)
-    responses = await asyncio.gather(
-        post(running.client, "receipt", receipt(1)), post(running.client, "click", click(1))
-    )
-
-    assert [r.status_code for r in responses] == [503, 503]
-    assert await count_rows(engine, WebhookRequest) == 0
-    assert await count_rows(engine, Receipt) == 0
