@@ -12,32 +12,40 @@
 ARG BASE_IMAGE=debian:bookworm-slim
 
 # ---------------------------------------------------------------------------------------------
-FROM ${BASE_IMAGE} AS builder
+FROM ${BASE_IMAGE} AS python
 
 ARG DEBIAN_FRONTEND=noninteractive
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 python3-venv \
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
+
+# ---------------------------------------------------------------------------------------------
+# The dependency list, read from pyproject.toml ([build-system].requires + [project].dependencies;
+# tomllib is in the 3.11 stdlib). Only this list reaches the builder's dependency layer, so edits
+# elsewhere in pyproject.toml (version, tool settings, dev extras) keep that layer cached.
+FROM python AS requirements
+COPY pyproject.toml /tmp/
+RUN python3 -c 'import tomllib; p = tomllib.load(open("/tmp/pyproject.toml", "rb")); \
+print("\n".join(p["build-system"]["requires"] + p["project"]["dependencies"]))' \
+    > /tmp/requirements.txt
+
+# ---------------------------------------------------------------------------------------------
+FROM python AS builder
+
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_ROOT_USER_ACTION=ignore \
     PYTHONDONTWRITEBYTECODE=1
-
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 python3-venv \
-    && apt-get clean && rm -rf /var/lib/apt/lists/*
 
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
 
-# Dependencies first, in their own layer, rebuilt only when pyproject.toml changes. They are read
-# straight from pyproject.toml ([build-system].requires + [project].dependencies; tomllib is in
-# the 3.11 stdlib): no stub package is needed and the list cannot drift from the metadata.
-COPY pyproject.toml ./
+# Dependencies first, in their own layer.
+COPY --from=requirements /tmp/requirements.txt /tmp/requirements.txt
 RUN --mount=type=secret,id=pipcert,required=false \
     if [ -s /run/secrets/pipcert ]; then export PIP_CERT=/run/secrets/pipcert; fi \
-    && python3 -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb")); \
-print("\n".join(p["build-system"]["requires"] + p["project"]["dependencies"]))' \
-        > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
 
 # Then the package itself: no resolution and no download, everything it needs is installed above.
