@@ -1,6 +1,7 @@
 """Service settings, read from environment variables and an optional `.env` file."""
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -53,6 +54,9 @@ class Settings(BaseSettings):
     optout_sync_interval_minutes: float = Field(default=0.0, ge=0)
     optout_sync_page_size: int = Field(default=1000, ge=1, le=1000)
     webhook_auth_failures_per_minute: int = Field(default=20, ge=0)
+    spool_dir: Path = Path("./data/spool")
+    spool_max_bytes: int = Field(default=1024**3, ge=1024)
+    spool_drain_interval_seconds: float = Field(default=1.0, gt=0)
 
     @field_validator("log_level", mode="before")
     @classmethod

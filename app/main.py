@@ -76,7 +76,11 @@ def create_app(
     app.state.settings = settings
     for token in settings.api_token_list:
         register_secret(token)
-    for secret_setting in (settings.metrics_token, settings.webhook_secret):
+    for secret_setting in (
+        settings.metrics_token,
+        settings.webhook_secret,
+        settings.mobivate_api_key,
+    ):
         if secret_setting is not None:
             register_secret(secret_setting.get_secret_value())
     # Starlette runs the middleware added last outermost: client address first, then context.

@@ -32,7 +32,7 @@ HTTP_LATENCY = Histogram(
 WEBHOOK_EVENTS = Counter(
     "webhook_requests_total",
     "Webhook requests by kind and outcome (stored, duplicate, unparsed, too_large, rejected, "
-    "throttled, unavailable)",
+    "throttled, spooled, unavailable)",
     ["kind", "outcome"],
 )
 REGISTRATION_STATE = Gauge(
@@ -48,6 +48,22 @@ OUTBOX_OLDEST_AGE = Gauge(
     "outbox_oldest_pending_age_seconds",
     "Age of the oldest push to Mobivate still waiting",
     multiprocess_mode="livemax",
+)
+SPOOL_ENTRIES = Gauge(
+    "spool_entries",
+    "Webhook requests in the outage spool, waiting for the database",
+    multiprocess_mode="livesum",
+)
+SPOOL_BYTES = Gauge(
+    "spool_bytes", "Bytes of webhook bodies in the outage spool", multiprocess_mode="livesum"
+)
+SPOOL_OLDEST_AGE = Gauge(
+    "spool_oldest_age_seconds",
+    "Age of the oldest webhook request in the outage spool (0 when empty)",
+    multiprocess_mode="livemax",
+)
+SPOOL_REPLAYED = Counter(
+    "spool_replayed_total", "Webhook requests replayed from the outage spool into the database"
 )
 MOBIVATE_CALLS = Counter(
     "mobivate_calls_total",

@@ -49,7 +49,11 @@ _SUMMARIES = {
 _ACK_SCHEMA = {
     "type": "object",
     "properties": {
-        "status": {"type": "string", "enum": ["stored", "duplicate"]},
+        "status": {
+            "type": "string",
+            "enum": ["stored", "duplicate", "spooled"],
+            "description": "`spooled`: the database is down; kept on disk, stored when it returns",
+        },
         "stored": {"type": "integer", "description": "array bodies only"},
         "duplicates": {"type": "integer", "description": "array bodies only"},
     },
@@ -126,7 +130,10 @@ def _operation(kind: str) -> dict[str, Any]:
             "413": _error("Body over MAX_BODY_BYTES", "body of 300000 bytes is over the limit"),
             "415": _error("Unsupported content type", "unsupported content type 'text/csv'"),
             "422": _error("Wrong shape or field types", "'statusCode' must be an integer"),
-            "503": {"description": "Storage unavailable; nothing acknowledged, retry"},
+            "503": {
+                "description": "Database unavailable and the outage spool full; nothing "
+                "acknowledged, retry"
+            },
         },
     }
 

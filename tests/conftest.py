@@ -8,6 +8,7 @@ with CI=true, where that is a failure. TEST_BACKENDS=sqlite (or postgresql) runs
 
 import asyncio
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -34,6 +35,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 API_TOKEN = "test-api-token"
 AUTH_HEADERS = {"Authorization": f"Bearer {API_TOKEN}"}
+SPOOL_ROOT = Path(tempfile.mkdtemp(prefix="mobivate-hooks-test-spools-"))
 
 
 async def _create_postgres_database() -> str:
@@ -116,6 +118,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "webhook_secret": WEBHOOK_SECRET,
         "api_tokens": API_TOKEN,
         "log_level": "DEBUG",
+        "spool_dir": SPOOL_ROOT / uuid.uuid4().hex,
+        "spool_drain_interval_seconds": 0.05,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -21,6 +21,8 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="Readiness: the database is reachable and its schema is at the latest migration",
+    description="While the database is unreachable but the outage spool can take webhooks, the "
+    "answer is 200 with a `degraded` status, so the instance stays in rotation for Mobivate.",
     responses={503: {"description": "Not ready; `checks` says why"}},
 )
 async def readyz(request: Request) -> JSONResponse:
@@ -39,6 +41,12 @@ async def readyz(request: Request) -> JSONResponse:
         checks["database"] = f"unreachable: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
     body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
+    spool = request.app.state.spool.status()
+    body["spool"] = spool
+    if checks["database"] != "ok" and not spool["full"]:
+        # Webhooks are still acknowledged (kept in the outage spool): stay in rotation.
+        ready = True
+        body["status"] = "degraded: database unreachable, webhooks kept in the outage spool"
     if checks["database"] == "ok":
         # Informational only: Mobivate being down or refusing the key must not stop traffic.
         try:

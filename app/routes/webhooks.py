@@ -6,6 +6,7 @@ request validation. Their OpenAPI description is added in `app/openapi.py`.
 """
 
 import logging
+import sqlite3
 from datetime import UTC, datetime
 
 import orjson
@@ -14,8 +15,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.metrics import WEBHOOK_EVENTS
-from app.mobivate.payloads import PayloadError, WebhookKind, parse_webhook
+from app.mobivate.payloads import WebhookKind
+from app.services import intake
 from app.services.ingest import IngestRefused, IngestUnavailable, IngestWriter, RawWebhook
+from app.services.intake import Intake
+from app.services.outage import OutageSpool
+from app.services.spool import SpoolFull
 from app.services.webhook_secret import secret_matches
 
 logger = logging.getLogger(__name__)
@@ -24,6 +29,8 @@ _KINDS = {kind.value: kind for kind in WebhookKind}
 _STORED = b'{"status":"stored"}'
 _DUPLICATE = b'{"status":"duplicate"}'
 _NOT_FOUND = b'{"detail":"Not Found"}'
+_SPOOLED = b'{"status":"spooled"}'
+_UNAVAILABLE = b'{"detail":"storage is unavailable and the outage spool is full; please retry"}'
 _THROTTLED = b'{"detail":"too many requests with a wrong secret from this address; retry later"}'
 
 
@@ -92,30 +99,23 @@ async def receive_webhook(request: Request) -> Response:
         body_size=size,
         truncated=truncated,
     )
+    examined = intake.examine(raw, state.settings.max_body_bytes)
+    spool: OutageSpool = state.spool
+    if spool.diverting:
+        return await _keep_for_later(spool, raw, examined)
     try:
-        if truncated:
-            limit = state.settings.max_body_bytes
-            detail = f"body of {size} bytes is over the limit of {limit} bytes (MAX_BODY_BYTES)"
-            await writer.store_unparsed(raw, detail, outcome="too_large")
-            WEBHOOK_EVENTS.labels(kind.value, "too_large").inc()
-            return _error(413, detail)
-        try:
-            events = parse_webhook(kind, body, raw.content_type)
-        except PayloadError as exc:
-            await writer.store_unparsed(raw, exc.message)
-            WEBHOOK_EVENTS.labels(kind.value, "unparsed").inc()
-            return _error(exc.status_code, exc.message)
-        result = await writer.store(raw, events)
+        result = await intake.store(writer, raw, examined)
     except IngestRefused as exc:
         WEBHOOK_EVENTS.labels(kind.value, "unparsed").inc()
         return _error(422, exc.message)
     except IngestUnavailable:
-        WEBHOOK_EVENTS.labels(kind.value, "unavailable").inc()
-        return _json(503, b'{"detail":"storage is unavailable; please retry"}')
+        return await _keep_for_later(spool, raw, examined)
 
+    if examined.events is None:
+        WEBHOOK_EVENTS.labels(kind.value, examined.outcome).inc()
+        return _error(examined.status_code, examined.error or "")
     WEBHOOK_EVENTS.labels(kind.value, result.outcome).inc()
-
-    if len(events) == 1:
+    if len(examined.events) == 1:
         return _json(200, _STORED if result.outcome == "stored" else _DUPLICATE)
     return _json(
         200,
@@ -123,6 +123,20 @@ async def receive_webhook(request: Request) -> Response:
             {"status": result.outcome, "stored": result.stored, "duplicates": result.duplicates}
         ),
     )
+
+
+async def _keep_for_later(spool: OutageSpool, raw: RawWebhook, examined: Intake) -> Response:
+    """The database cannot take the request: acknowledge it once it is in the outage spool."""
+    try:
+        await spool.keep(raw)
+    except (SpoolFull, OSError, sqlite3.Error) as exc:
+        WEBHOOK_EVENTS.labels(raw.kind.value, "unavailable").inc()
+        logger.error("webhook request not kept: database unavailable and %s", exc)
+        return _json(503, _UNAVAILABLE)
+    WEBHOOK_EVENTS.labels(raw.kind.value, "spooled").inc()
+    if examined.events is None:
+        return _error(examined.status_code, examined.error or "")
+    return _json(200, _SPOOLED)
 
 
 routes = [Route("/webhooks/{secret}/{kind}", receive_webhook, methods=["POST"])]
