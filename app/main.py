@@ -11,6 +11,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from app.config import Settings, get_settings
 from app.db import create_engine
 from app.deps import ApiAuth
+from app.errors import install_error_handlers
 from app.logging_setup import register_secret
 from app.middleware import RequestContextMiddleware, RootPathMiddleware
 from app.openapi import install_openapi
@@ -18,6 +19,7 @@ from app.routes import health, metrics, optouts, registrations, webhooks
 from app.services.ingest import IngestWriter
 from app.services.mobivate_client import mobivate_client, mobivate_http_client
 from app.services.optout_tasks import start_optouts
+from app.services.outage import open_outage_spool
 from app.services.registration import start_registration
 from app.services.webhook_secret import mask_secret, resolve_webhook_secret, webhook_urls
 from app.throttle import FailureLimiter
@@ -58,10 +60,12 @@ def create_app(
         app.state.mobivate = mobivate_client(settings, mobivate_http)
         app.state.registration = start_registration(settings, engine, mobivate_http, secret)
         app.state.optouts = await start_optouts(settings, engine, writer, mobivate_http)
+        app.state.spool = await open_outage_spool(settings, engine, writer)
         try:
             yield
         finally:
             await app.state.registration.stop()
+            await app.state.spool.stop()
             await writer.stop()
             await app.state.optouts.stop()
             await mobivate_http.aclose()
@@ -93,5 +97,6 @@ def create_app(
     app.include_router(registrations.router, prefix="/api/v1", dependencies=[ApiAuth])
     app.include_router(optouts.router, prefix="/api/v1", dependencies=[ApiAuth])
     app.router.routes.extend(webhooks.routes)
+    install_error_handlers(app)
     install_openapi(app)
     return app
