@@ -63,7 +63,14 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("webhook_secret", "mobivate_api_key", "public_base_url", mode="before")
+    @field_validator(
+        "webhook_secret",
+        "mobivate_api_key",
+        "public_base_url",
+        "api_tokens",
+        "metrics_token",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

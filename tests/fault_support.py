@@ -23,6 +23,7 @@ from app.mobivate.fake import FakeMobivate
 from app.models import Receipt
 from tests.pg_cluster import free_port
 
+REPO = Path(__file__).resolve().parents[1]
 SECRET = "fault-test-secret-0123456789abcdef"
 API_TOKEN = "fault-test-api-token"
 MOBIVATE_KEY = "fault-test-mobivate-key"
@@ -47,6 +48,7 @@ class ServiceProcess:
             "SPOOL_DIR": str(workdir / "spool"),
             "SPOOL_DRAIN_INTERVAL_SECONDS": "0.2",
             "REGISTER_WEBHOOKS": "false",
+            "PYTHONPATH": str(REPO),  # the code under test, wherever the package is installed from
             **env,
         }
         self.process: asyncio.subprocess.Process | None = None
