@@ -9,6 +9,8 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.config import Settings
+from app.main import create_app
 from app.models import Click, IncomingMessage, Receipt, WebhookRequest
 from app.services.ingest import StoredEvent
 from tests.conftest import WEBHOOK_SECRET, RunningApp, count_rows
@@ -106,3 +108,34 @@ async def test_after_store_hooks_see_only_new_events_inside_the_batch_transactio
 
     assert Counter(kind for kind, _ in seen) == {"receipt": 2, "click": 1}
     assert len(set(seen)) == 3
+
+
+async def test_a_request_the_database_refuses_does_not_fail_the_others_in_its_batch(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    """PostgreSQL refuses a client address longer than its column; SQLite keeps it."""
+    app = create_app(settings)
+    long_host = "2001:db8::" + "a" * 80
+    async with app.router.lifespan_context(app):
+        clients = [
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app, client=(host, 40000)),
+                base_url="http://testserver",
+            )
+            for host in ("203.0.113.7", long_host)
+        ]
+        try:
+            good, refused = clients
+            responses = await asyncio.gather(
+                *(post(good, "receipt", receipt(n)) for n in range(5)),
+                post(refused, "receipt", receipt(99)),
+                *(post(good, "click", click(n)) for n in range(5)),
+            )
+        finally:
+            for client in clients:
+                await client.aclose()
+
+    others = responses[:5] + responses[6:]
+    assert [r.json()["status"] for r in others] == ["stored"] * 10
+    assert await count_rows(engine, Receipt) in (5, 6)
+    assert await count_rows(engine, Click) == 5

@@ -2,7 +2,8 @@
 
 Every request handler hands its raw body (and the events parsed from it) to the `IngestWriter`
 and waits. The writer takes everything that queued up while the previous transaction was
-committing, writes it with one multi-row INSERT per table and a single COMMIT, and only then
+committing (and, with a linger time, what arrives within it), writes it with one multi-row INSERT
+per table (one statement for all of them on PostgreSQL) and a single COMMIT, and only then
 answers each waiting handler. So a request is acknowledged only once the transaction holding its
 rows has committed, while the database sees a few large transactions instead of one per request.
 
@@ -109,12 +110,14 @@ class IngestWriter:
         *,
         max_batch: int = 500,
         writers: int = 1,
+        linger_seconds: float = 0.0,
         click_window_seconds: int = 600,
         after_store: Sequence[AfterStoreHook] = (),
     ) -> None:
         self._engine = engine
         self._max_batch = max_batch
         self._writer_count = writers
+        self._linger = linger_seconds
         self._click_window = click_window_seconds
         self._after_store = list(after_store)
         self._after_commit: list[AfterCommitHook] = []
@@ -179,6 +182,10 @@ class IngestWriter:
                 return
             assert isinstance(first, _Pending)
             batch = [first]
+            if self._linger > 0 and self._queue.qsize() < self._max_batch - 1:
+                # Let the requests already on their way join this batch: every transaction has a
+                # fixed cost (round trips, the commit's flush), larger ones spread it thinner.
+                await asyncio.sleep(self._linger)
             stop_after = False
             while len(batch) < self._max_batch and not self._queue.empty():
                 item = self._queue.get_nowait()

@@ -7,25 +7,47 @@ events was inserted. Every round trip to the server costs more CPU (system calls
 both sides) than the rows themselves, so the batch is one round trip between BEGIN and COMMIT.
 
 Values travel as one array per column (`SELECT ... FROM unnest(:a, :b, ...)`), so the SQL text
-depends only on which tables take part, never on the number of rows: SQLAlchemy compiles each
-variant once and the driver prepares it once per connection. Works with asyncpg and psycopg.
-Foreign keys from events to their request are checked at the end of the statement, when both
-are in place.
+depends only on which tables take part, never on the number of rows: each variant is compiled
+once and prepared once per connection. Foreign keys from events to their request are checked at
+the end of the statement, when both are in place.
+
+With asyncpg the statement goes straight to the driver connection, inside the transaction
+SQLAlchemy opened: SQLAlchemy's execution and result layers cost more CPU than the statement
+itself (measured ~0.4 ms per batch). Driver errors are raised as the SQLAlchemy errors the
+writer handles (DataError, IntegrityError, DBAPIError). Other drivers (psycopg) go through
+SQLAlchemy.
 """
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Table, TextClause, text
+from asyncpg import Connection as AsyncpgConnection  # type: ignore[import-untyped]
+from asyncpg import PostgresError
+from asyncpg.exceptions import DataError as AsyncpgDataError  # type: ignore[import-untyped]
+from sqlalchemy import JSON, String, Table, TextClause, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 Row = dict[str, Any]
 _Shape = tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
-_STATEMENTS: dict[_Shape, tuple[TextClause, dict[str, tuple[str, str, bool]]]] = {}
+_ASYNCPG_DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True, slots=True)
+class _Statement:
+    clause: TextClause
+    params: dict[str, tuple[str, str, bool]]  # bind name -> (table, column, is JSON)
+    asyncpg_sql: str  # the same statement with $n placeholders, in the order of `positions`
+    positions: tuple[str, ...]
+
+
+_STATEMENTS: dict[_Shape, _Statement] = {}
 
 
 async def insert_batch(
@@ -45,23 +67,45 @@ async def insert_batch(
         tuple(requests[0]) if requests else (),
         tuple((name, tuple(events[table][0])) for name, table in tables.items()),
     )
-    statement, params = _statement(shape, tables, requests_table)
+    statement = _statement(shape, tables, requests_table)
     values: Row = {}
-    for param, (table_name, column, is_json) in params.items():
+    for param, (table_name, column, is_json) in statement.params.items():
         rows = requests if table_name == requests_table.name else events[tables[table_name]]
         column_values = [row.get(column) for row in rows]
         if is_json:
             column_values = [None if v is None else orjson.dumps(v).decode() for v in column_values]
         values[param] = column_values
     inserted: dict[str, dict[str, int]] = {name: {} for name in tables}
-    for table_name, key, row_id in (await conn.execute(statement, values)).all():
+    for table_name, key, row_id in await _execute(conn, statement, values):
         inserted[table_name][key] = row_id
     return inserted
 
 
-def _statement(
-    shape: _Shape, tables: Mapping[str, Table], requests: Table
-) -> tuple[TextClause, dict[str, tuple[str, str, bool]]]:
+async def _execute(conn: AsyncConnection, statement: _Statement, values: Row) -> list[Any]:
+    driver = (await conn.get_raw_connection()).driver_connection
+    if not isinstance(driver, AsyncpgConnection):
+        return list((await conn.execute(statement.clause, values)).all())
+    try:
+        records = await driver.fetch(
+            statement.asyncpg_sql, *[values[name] for name in statement.positions]
+        )
+    except (PostgresError, AsyncpgDataError) as exc:
+        raise _translated(statement.asyncpg_sql, exc) from exc
+    return [tuple(record) for record in records]
+
+
+def _translated(sql: str, exc: Exception) -> DBAPIError:
+    """The SQLAlchemy error for a driver error: data (SQLSTATE 22, or a value the driver cannot
+    encode), integrity (23), or any other database error."""
+    sqlstate = str(getattr(exc, "sqlstate", "") or "")
+    if isinstance(exc, AsyncpgDataError) or sqlstate.startswith("22"):
+        return DataError(sql, None, exc)
+    if sqlstate.startswith("23"):
+        return IntegrityError(sql, None, exc)
+    return DBAPIError(sql, None, exc)
+
+
+def _statement(shape: _Shape, tables: Mapping[str, Table], requests: Table) -> _Statement:
     cached = _STATEMENTS.get(shape)
     if cached is not None:
         return cached
@@ -93,8 +137,10 @@ def _statement(
         for index, (name, _) in enumerate(event_shapes)
     ] or ["SELECT '', '', 0 WHERE false"]
     # Only names from the table metadata go into the SQL text; values are bound parameters.
-    sql = f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}"
-    _STATEMENTS[shape] = cached = (text(sql), params)
+    clause = text(f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}")
+    compiled = clause.compile(dialect=_ASYNCPG_DIALECT)
+    positions = tuple(compiled.positiontup or ())
+    _STATEMENTS[shape] = cached = _Statement(clause, params, compiled.string, positions)
     return cached
 
 
@@ -109,13 +155,16 @@ def _unnest(
     arrays, selected = [], []
     for column in columns:
         param = prefix + column
-        is_json = isinstance(table.c[column].type, JSON)
+        column_type = table.c[column].type
+        is_json = isinstance(column_type, JSON)
         params[param] = (table.name, column, is_json)
         if is_json:
             arrays.append(f"CAST(:{param} AS TEXT[])")
             selected.append(f"CAST(v.{column} AS JSONB)")
         else:
-            arrays.append(f"CAST(:{param} AS {table.c[column].type.compile(dialect=_DIALECT)}[])")
+            # Strings go as TEXT: a cast to VARCHAR(n) would cut a value the INSERT must refuse.
+            sql_type = "TEXT" if isinstance(column_type, String) else column_type.compile(_DIALECT)
+            arrays.append(f"CAST(:{param} AS {sql_type}[])")
             selected.append((expressions or {}).get(column, f"v.{column}"))
     names = ", ".join(columns)
     return f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) AS v({names})"  # noqa: S608
