@@ -1,6 +1,7 @@
 """Service settings, read from environment variables and an optional `.env` file."""
 
 from functools import lru_cache
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -11,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/mobivate-hooks.db"
-SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg", "postgresql+psycopg")
 PLACEHOLDER_SECRETS = frozenset(
     {"changeme", "change-me", "change_me", "secret", "password", "token", "example", "xxx"}
 )
@@ -37,6 +38,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     click_dedupe_window_seconds: int = Field(default=600, ge=1)
     ingest_max_batch: int = Field(default=500, ge=1)
+    ingest_linger_ms: float = Field(default=2.0, ge=0, le=1000)
     mobivate_base_url: str = "https://api.mobivatebulksms.com"
     mobivate_api_key: SecretStr | None = None
     mobivate_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -104,6 +106,10 @@ class Settings(BaseSettings):
         if url.drivername not in SUPPORTED_DRIVERS:
             supported = ", ".join(f"{d}://" for d in SUPPORTED_DRIVERS)
             raise ValueError(f"driver {url.drivername!r} is not supported; use {supported}")
+        if url.drivername == "postgresql+psycopg" and find_spec("psycopg") is None:
+            raise ValueError(
+                "driver 'postgresql+psycopg' needs psycopg: pip install 'psycopg[binary]'"
+            )
         return url.render_as_string(hide_password=False)
 
     @model_validator(mode="after")

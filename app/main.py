@@ -45,7 +45,7 @@ def create_app(
         writer = IngestWriter(
             engine,
             max_batch=settings.ingest_max_batch,
-            writers=1 if settings.is_sqlite else 2,
+            linger_seconds=settings.ingest_linger_ms / 1000,
             click_window_seconds=settings.click_dedupe_window_seconds,
         )
         app.state.engine = engine
