@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from app.cli_mobivate import add_mobivate_commands
 from app.cli_optouts import add_optout_commands
+from app.cli_reconcile import add_reconcile_command
 from app.config import Settings
 from app.logging_setup import configure_logging
 
@@ -83,6 +84,7 @@ def cmd_webhook_urls(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
     from app.db import create_engine
+    from app.services import delivery
     from app.services.ingest import IngestWriter
     from app.services.reprocess import ReprocessReport, reprocess_unparsed
 
@@ -92,6 +94,7 @@ def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> ReprocessReport:
         engine = create_engine(settings.database_url)
         writer = IngestWriter(engine, click_window_seconds=settings.click_dedupe_window_seconds)
+        writer.add_after_store_hook(delivery.after_store)
         await writer.start()
         try:
             return await reprocess_unparsed(engine, writer, progress=progress)
@@ -149,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_mobivate_commands(commands)
     add_optout_commands(commands)
+    add_reconcile_command(commands)
 
     return parser
 

@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     outbox_lease_seconds: float = Field(default=120.0, gt=0)
     optout_sync_interval_minutes: float = Field(default=0.0, ge=0)
     optout_sync_page_size: int = Field(default=1000, ge=1, le=1000)
+    default_originator: str | None = None
+    default_route_id: str = Field(default="mglobal", min_length=1, max_length=64)
+    batch_max_messages: int = Field(default=10_000, ge=1)
+    idempotency_ttl_hours: float = Field(default=24.0, gt=0)
+    idempotency_wait_seconds: float = Field(default=10.0, ge=0)
+    idempotency_poll_seconds: float = Field(default=0.1, gt=0)
+    reconcile_interval_minutes: float = Field(default=0.0, ge=0)
+    reconcile_older_than_minutes: float = Field(default=360.0, gt=0)
     webhook_auth_failures_per_minute: int = Field(default=20, ge=0)
     spool_dir: Path = Path("./data/spool")
     spool_max_bytes: int = Field(default=1024**3, ge=1024)
@@ -69,6 +77,7 @@ class Settings(BaseSettings):
         "webhook_secret",
         "mobivate_api_key",
         "public_base_url",
+        "default_originator",
         "api_tokens",
         "metrics_token",
         mode="before",

@@ -15,7 +15,8 @@ from app.errors import install_error_handlers
 from app.logging_setup import register_secret
 from app.middleware import RequestContextMiddleware, RootPathMiddleware
 from app.openapi import install_openapi
-from app.routes import health, metrics, optouts, registrations, webhooks
+from app.routes import batches, health, messages, metrics, optouts, registrations, webhooks
+from app.services.delivery_tasks import start_delivery
 from app.services.ingest import IngestWriter
 from app.services.mobivate_client import mobivate_client, mobivate_http_client
 from app.services.optout_tasks import start_optouts
@@ -60,11 +61,13 @@ def create_app(
         app.state.mobivate = mobivate_client(settings, mobivate_http)
         app.state.registration = start_registration(settings, engine, mobivate_http, secret)
         app.state.optouts = await start_optouts(settings, engine, writer, mobivate_http)
+        app.state.delivery = start_delivery(settings, engine, writer, app.state.mobivate)
         app.state.spool = await open_outage_spool(settings, engine, writer)
         try:
             yield
         finally:
             await app.state.registration.stop()
+            await app.state.delivery.stop()
             await app.state.spool.stop()
             await writer.stop()
             await app.state.optouts.stop()
@@ -96,6 +99,8 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(registrations.router, prefix="/api/v1", dependencies=[ApiAuth])
     app.include_router(optouts.router, prefix="/api/v1", dependencies=[ApiAuth])
+    app.include_router(messages.router, prefix="/api/v1", dependencies=[ApiAuth])
+    app.include_router(batches.router, prefix="/api/v1", dependencies=[ApiAuth])
     app.router.routes.extend(webhooks.routes)
     install_error_handlers(app)
     install_openapi(app)

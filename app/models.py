@@ -13,6 +13,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -75,6 +76,10 @@ class Receipt(Base):
     parts: Mapped[int | None] = mapped_column(Integer)
     part: Mapped[int | None] = mapped_column(Integer)
     hlr: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # The sent message this receipt reports on, once known (see app/services/delivery.py).
+    outbound_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbound_messages.id", ondelete="SET NULL"), index=True
+    )
 
 
 class IncomingMessage(Base):
@@ -101,6 +106,10 @@ class IncomingMessage(Base):
     logical_message_id: Mapped[str | None] = mapped_column(String(128))
     batch_id_norm: Mapped[str | None] = mapped_column(String(128), index=True)
     owner_user_id: Mapped[str | None] = mapped_column(String(128))
+    # The sent message this is a reply to (`inReplyTo`), once known.
+    outbound_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbound_messages.id", ondelete="SET NULL"), index=True
+    )
 
 
 class Click(Base):
@@ -127,6 +136,10 @@ class Click(Base):
     iso2l: Mapped[str | None] = mapped_column(String(255))
     os: Mapped[str | None] = mapped_column(String(255))
     url: Mapped[str | None] = mapped_column(Text)
+    # The sent message whose link was clicked (`messageId`, else `clientRef`), once known.
+    outbound_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbound_messages.id", ondelete="SET NULL"), index=True
+    )
 
 
 class WebhookRegistration(Base):
@@ -223,3 +236,92 @@ class OutboxMessage(Base):
         Index("ix_outbox_state_id", "state", "id"),
         Index("ix_outbox_msisdn_state_id", "msisdn", "state", "id"),
     )
+
+
+class Batch(Base):
+    """A campaign posted to `POST /api/v1/batches`; Mobivate got it in chunks of at most 1,000."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    route_id: Mapped[str] = mapped_column(String(64))
+    schedule_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    spread_hours: Mapped[int | None] = mapped_column(Integer)
+    shorten_urls: Mapped[bool] = mapped_column(Boolean, default=False)
+    exclude_duplicates: Mapped[bool] = mapped_column(Boolean, default=True)
+    # submitting | submitted | partially_submitted | failed
+    state: Mapped[str] = mapped_column(String(24))
+    requested: Mapped[int] = mapped_column(Integer)
+    # Recipients left out before sending: [{"index", "to", "reason", "detail"}, ...]
+    skipped: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    mobivate_batch_ids: Mapped[list[str]] = mapped_column(JSONType)
+    error_status: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboundMessage(Base):
+    """One SMS we asked Mobivate to send, with its current delivery status.
+
+    The status fields follow the rule in app/delivery_status.py; `status_rank`, `status_at` and
+    `status_receipt_id` are the key of the current status, so an update can refuse to go back.
+    """
+
+    __tablename__ = "outbound_messages"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("batches.id", ondelete="CASCADE"), index=True
+    )
+    msisdn: Mapped[str] = mapped_column(String(32), index=True)
+    originator: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    route_id: Mapped[str] = mapped_column(String(64))
+    # Sent to Mobivate with every message and echoed as `clientReference`: ours unless the
+    # caller chose one.
+    reference: Mapped[str] = mapped_column(String(255), index=True)
+    encoding: Mapped[str] = mapped_column(String(8))
+    parts: Mapped[int] = mapped_column(Integer)
+    shorten_urls: Mapped[bool] = mapped_column(Boolean, default=False)
+    schedule_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    mobivate_id: Mapped[str | None] = mapped_column(String(128))
+    mobivate_id_norm: Mapped[str | None] = mapped_column(String(128), index=True)
+    mobivate_batch_id: Mapped[str | None] = mapped_column(String(128))
+    mobivate_batch_id_norm: Mapped[str | None] = mapped_column(String(128), index=True)
+    # submitting | submitted | refused | submit_failed: how the send itself went.
+    submission: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    status_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status_rank: Mapped[int] = mapped_column(Integer, default=0)
+    status_receipt_id: Mapped[int | None] = mapped_column(BigInteger)
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error_status: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_outbound_messages_final_submitted_at", "final", "submitted_at"),)
+
+
+class IdempotencyKey(Base):
+    """An `Idempotency-Key` claimed by a send request, and the response it got."""
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255))
+    endpoint: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    # pending | done
+    state: Mapped[str] = mapped_column(String(16))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("key", "endpoint"),)

@@ -1,0 +1,66 @@
+"""`POST /api/v1/batches` (send a campaign) and `GET /api/v1/batches/{id}` (its progress)."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi.responses import JSONResponse
+
+from app.deps import EngineDep, SettingsDep
+from app.routes.messages import IdempotencyKeyHeader
+from app.routes.sending_common import idempotency_for, reply_response
+from app.schemas.sending import BatchCreatedOut, BatchOut, SendBatchRequest
+from app.services.batch_prepare import prepare_batch
+from app.services.batch_sending import send_batch
+from app.services.idempotency import IdempotencyError, check_key
+from app.services.message_views import get_batch
+from app.services.send_validation import InvalidSend
+from app.services.sending import SendingDisabled
+
+router = APIRouter(tags=["sending"])
+
+_SEND_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {"model": BatchCreatedOut, "description": "Accepted by Mobivate, in whole or in part"},
+    402: {"description": "Mobivate refused: not enough credit"},
+    409: {"description": "The Idempotency-Key is still in use by another request"},
+    422: {"description": "The request is invalid, no message can be sent, or Mobivate refused"},
+    502: {"description": "Mobivate failed or refused our API key; the batch is stored"},
+    503: {"description": "Mobivate unreachable or sending not configured"},
+}
+
+
+@router.post("/batches", status_code=201, responses=_SEND_RESPONSES, response_model=None)
+async def post_batch(
+    payload: SendBatchRequest,
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    try:
+        prepared = prepare_batch(payload, settings)
+        key = None if idempotency_key is None else check_key(idempotency_key)
+        reply = await send_batch(
+            engine,
+            request.app.state.mobivate,
+            idempotency_for(engine, settings),
+            prepared,
+            key,
+            payload.model_dump(mode="json"),
+        )
+    except InvalidSend as exc:
+        raise HTTPException(422, exc.detail) from None
+    except IdempotencyError as exc:
+        raise HTTPException(exc.status, exc.detail) from None
+    except SendingDisabled as exc:
+        raise HTTPException(503, exc.detail) from None
+    return reply_response(reply)
+
+
+@router.get("/batches/{batch_id}", response_model=BatchOut)
+async def get_batch_route(
+    batch_id: Annotated[int, Path(ge=1, le=2**63 - 1)], engine: EngineDep
+) -> JSONResponse:
+    body = await get_batch(engine, batch_id)
+    if body is None:
+        raise HTTPException(404, f"no batch with id {batch_id}")
+    return JSONResponse(body)

@@ -1,0 +1,182 @@
+"""The statements of delivery tracking, per database.
+
+PostgreSQL gets one statement per step whatever the number of rows: values travel as one array
+per column (`= ANY(:array)`, `FROM unnest(...)`), so the SQL text never changes, the driver
+prepares it once per connection, and each step is a single round trip. Rows of messages are
+locked in id order first, so two writers moving overlapping messages cannot deadlock.
+SQLite runs in-process: the same steps are plain statements executed with many parameter sets.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Table,
+    and_,
+    any_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db import UTCDateTime
+from app.models import OutboundMessage
+
+MESSAGES: Table = OutboundMessage.__table__  # type: ignore[assignment]
+
+_MESSAGE_COLUMNS = (
+    MESSAGES.c.id,
+    MESSAGES.c.mobivate_id_norm,
+    MESSAGES.c.reference,
+    MESSAGES.c.mobivate_batch_id_norm,
+)
+
+
+def _is_postgresql(conn: AsyncConnection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+async def find_messages(
+    conn: AsyncConnection, norms: list[str], references: list[str]
+) -> list[tuple[int, str | None, str, str | None]]:
+    """Messages whose Mobivate id is among `norms` or whose reference is among `references`."""
+    if _is_postgresql(conn):
+        text_array = ARRAY(MESSAGES.c.reference.type)
+        condition = or_(
+            MESSAGES.c.mobivate_id_norm == any_(bindparam("norms", norms, type_=text_array)),
+            MESSAGES.c.reference == any_(bindparam("refs", references, type_=text_array)),
+        )
+    else:
+        condition = or_(
+            MESSAGES.c.mobivate_id_norm.in_(norms), MESSAGES.c.reference.in_(references)
+        )
+    rows = await conn.execute(select(*_MESSAGE_COLUMNS).where(condition))
+    return [(row[0], row[1], row[2], row[3]) for row in rows.all()]
+
+
+_PG_LINKS: dict[str, Any] = {}
+
+
+def _pg_link(table_name: str) -> Any:
+    if table_name not in _PG_LINKS:
+        _PG_LINKS[table_name] = text(
+            f"UPDATE {table_name} AS t SET outbound_message_id = v.message_id "  # noqa: S608 (our table)
+            "FROM unnest(CAST(:event_ids AS bigint[]), CAST(:message_ids AS bigint[])) "
+            "AS v(event_id, message_id) WHERE t.id = v.event_id"
+        )
+    return _PG_LINKS[table_name]
+
+
+async def set_links(conn: AsyncConnection, table: Table, pairs: Sequence[tuple[int, int]]) -> None:
+    """Set `outbound_message_id` of event rows: (event id, message id) pairs."""
+    if not pairs:
+        return
+    if _is_postgresql(conn):
+        await conn.execute(
+            _pg_link(table.name),
+            {"event_ids": [p[0] for p in pairs], "message_ids": [p[1] for p in pairs]},
+        )
+        return
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("l_event_id"))
+        .values(outbound_message_id=bindparam("l_message_id"))
+    )
+    await conn.execute(statement, [{"l_event_id": e, "l_message_id": m} for e, m in pairs])
+
+
+# The new status must have a greater key (rank, time, receipt id) than the current one.
+_PG_APPLY = text(
+    """
+UPDATE outbound_messages AS m SET
+    status = v.status, status_code = v.status_code, status_at = v.status_at,
+    status_rank = v.status_rank, status_receipt_id = v.receipt_id, final = v.final,
+    delivered_at = v.delivered_at, parts = COALESCE(v.parts, m.parts),
+    mobivate_id = COALESCE(m.mobivate_id, v.mobivate_id),
+    mobivate_id_norm = COALESCE(m.mobivate_id_norm, v.norm), updated_at = :now
+FROM unnest(
+    CAST(:ids AS bigint[]), CAST(:statuses AS text[]), CAST(:codes AS integer[]),
+    CAST(:ats AS timestamptz[]), CAST(:ranks AS integer[]), CAST(:receipt_ids AS bigint[]),
+    CAST(:finals AS boolean[]), CAST(:delivered AS timestamptz[]), CAST(:parts AS integer[]),
+    CAST(:mobivate_ids AS text[]), CAST(:norms AS text[])
+) AS v(id, status, status_code, status_at, status_rank, receipt_id, final, delivered_at, parts,
+       mobivate_id, norm)
+WHERE m.id = v.id AND (
+    m.status_receipt_id IS NULL OR m.status_rank < v.status_rank
+    OR (m.status_rank = v.status_rank AND (m.status_at < v.status_at
+        OR (m.status_at = v.status_at AND m.status_receipt_id < v.receipt_id)))
+)
+"""
+)
+_PG_LOCK = text("SELECT id FROM outbound_messages WHERE id = ANY(:ids) ORDER BY id FOR UPDATE")
+
+_KEY_IS_HIGHER = or_(
+    MESSAGES.c.status_receipt_id.is_(None),
+    MESSAGES.c.status_rank < bindparam("s_rank"),
+    and_(
+        MESSAGES.c.status_rank == bindparam("s_rank"),
+        or_(
+            MESSAGES.c.status_at < bindparam("s_at", type_=UTCDateTime()),
+            and_(
+                MESSAGES.c.status_at == bindparam("s_at", type_=UTCDateTime()),
+                MESSAGES.c.status_receipt_id < bindparam("s_receipt_id"),
+            ),
+        ),
+    ),
+)
+_APPLY = (
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("s_id"), _KEY_IS_HIGHER)
+    .values(
+        status=bindparam("s_status"),
+        status_code=bindparam("s_status_code"),
+        status_at=bindparam("s_at", type_=UTCDateTime()),
+        status_rank=bindparam("s_rank"),
+        status_receipt_id=bindparam("s_receipt_id"),
+        final=bindparam("s_final"),
+        delivered_at=bindparam("s_delivered_at", type_=UTCDateTime()),
+        parts=func.coalesce(bindparam("s_parts", type_=MESSAGES.c.parts.type), MESSAGES.c.parts),
+        mobivate_id=func.coalesce(
+            MESSAGES.c.mobivate_id, bindparam("s_mobivate_id", type_=MESSAGES.c.mobivate_id.type)
+        ),
+        mobivate_id_norm=func.coalesce(
+            MESSAGES.c.mobivate_id_norm,
+            bindparam("s_norm", type_=MESSAGES.c.mobivate_id_norm.type),
+        ),
+        updated_at=bindparam("s_now", type_=UTCDateTime()),
+    )
+)
+
+_FIELDS = {
+    "ids": "s_id",
+    "statuses": "s_status",
+    "codes": "s_status_code",
+    "ats": "s_at",
+    "ranks": "s_rank",
+    "receipt_ids": "s_receipt_id",
+    "finals": "s_final",
+    "delivered": "s_delivered_at",
+    "parts": "s_parts",
+    "mobivate_ids": "s_mobivate_id",
+    "norms": "s_norm",
+}
+
+
+async def apply_statuses(conn: AsyncConnection, updates: Sequence[Mapping[str, Any]]) -> None:
+    """Each update (keys as in `_FIELDS` values, plus "s_now") moves one message's status,
+    unless the message already has a status with a greater key. Sorted by message id."""
+    if not updates:
+        return
+    if not _is_postgresql(conn):
+        await conn.execute(_APPLY, list(updates))
+        return
+    ids = [u["s_id"] for u in updates]
+    await conn.execute(_PG_LOCK, {"ids": ids})
+    values: dict[str, Any] = {name: [u[key] for u in updates] for name, key in _FIELDS.items()}
+    values["now"] = updates[0]["s_now"]
+    await conn.execute(_PG_APPLY, values)

@@ -1,0 +1,120 @@
+"""The app wired to the fake Mobivate in both directions: the app calls the fake through its
+transport, and the fake posts receipts, replies and clicks to the app's webhooks over ASGI."""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.config import Settings
+from app.db import create_engine, utcnow
+from app.mobivate.fake import FakeMobivate
+from app.mobivate.fake.records import FakeMessage, RecordedRequest
+from app.models import OutboundMessage
+from app.services.optouts import OptoutChange, record_changes
+from tests.conftest import WEBHOOK_SECRET, RunningApp, make_settings, start_app
+
+FAKE_API_KEY = "fake-mobivate-key-for-sending-tests"
+
+
+def sending_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "mobivate_api_key": FAKE_API_KEY,
+        "register_webhooks": False,
+        "default_originator": "Shop",
+        "idempotency_poll_seconds": 0.01,
+    }
+    values.update(overrides)
+    return make_settings(database_url, **values)
+
+
+class _LateApp:
+    """An ASGI app that forwards to one set later (the fake exists before the app does)."""
+
+    app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class Harness:
+    running: RunningApp
+    fake: FakeMobivate
+    engine: AsyncEngine
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        return self.running.client
+
+    def calls(self, path: str) -> list[RecordedRequest]:
+        return [r for r in self.fake.requests if r.method == "POST" and r.path == path]
+
+    def fake_message(self, mobivate_id: str) -> FakeMessage:
+        return self.fake.find_message(mobivate_id)
+
+    def by_reference(self, reference: str) -> FakeMessage:
+        [message] = [m for m in self.fake.sent if m.reference == reference]
+        return message
+
+    async def send(self, **body: Any) -> httpx.Response:
+        payload = {"to": "+44 7700 900123", "text": "Hello"}
+        payload.update(body)
+        return await self.client.post("/api/v1/messages", json=payload)
+
+    async def message(self, message_id: int) -> dict[str, Any]:
+        response = await self.client.get(f"/api/v1/messages/{message_id}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def opt_out(self, *numbers: str) -> None:
+        async with self.engine.begin() as conn:
+            await record_changes(
+                conn,
+                [
+                    OptoutChange(n, "opt_out", "operator", utcnow(), reason="asked by phone")
+                    for n in numbers
+                ],
+            )
+
+    async def age(self, message_id: int, submitted_at: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(OutboundMessage)
+                .where(OutboundMessage.id == message_id)
+                .values(submitted_at=submitted_at)
+            )
+
+
+@asynccontextmanager
+async def sending_app(
+    settings: Settings,
+    *,
+    wrap: Callable[[FakeMobivate], httpx.AsyncBaseTransport] | None = None,
+) -> AsyncIterator[Harness]:
+    """`wrap` makes the transport the app calls Mobivate through, when a test needs to step in
+    between the app and the fake."""
+    late = _LateApp()
+    callbacks = httpx.AsyncClient(transport=httpx.ASGITransport(app=late), base_url="http://app")
+    fake = FakeMobivate(api_key=FAKE_API_KEY, callback_client=callbacks)
+    for kind in ("receipt", "incoming", "click"):
+        fake.webhooks[kind] = f"http://app/webhooks/{WEBHOOK_SECRET}/{kind}"
+    engine = create_engine(settings.database_url)
+    try:
+        async for running in start_app(
+            settings, mobivate_transport=wrap(fake) if wrap else fake.transport()
+        ):
+            late.app = running.app
+            yield Harness(running, fake, engine)
+    finally:
+        await fake.aclose()
+        await callbacks.aclose()
+        await engine.dispose()

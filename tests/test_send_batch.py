@@ -1,0 +1,190 @@
+"""Sending a campaign: validation, opt-outs and duplicates left out, calls of at most 1,000."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from app.mobivate.fake import FakeMobivate
+from app.models import Batch, OutboundMessage
+from tests.conftest import count_rows
+from tests.sending_support import Harness, sending_app, sending_settings
+
+
+@pytest.fixture
+async def harness(database_url: str) -> AsyncIterator[Harness]:
+    async with sending_app(sending_settings(database_url)) as harness:
+        yield harness
+
+
+def number(i: int) -> str:
+    return f"4477009{i:05d}"
+
+
+async def post_batch(
+    harness: Harness, messages: list[dict[str, Any]], **fields: Any
+) -> httpx.Response:
+    return await harness.client.post("/api/v1/batches", json={"messages": messages, **fields})
+
+
+async def test_batch_of_2500_is_sent_in_three_calls_with_opted_out_recipients_reported(
+    harness: Harness,
+) -> None:
+    await harness.opt_out(number(10), number(1500), number(2499))
+    messages: list[dict[str, Any]] = [
+        {"to": "+" + number(i), "text": f"Offer {i}"} for i in range(2500)
+    ]
+    messages[7] = {"to": "07700 900123", "text": "national number"}
+    response = await post_batch(harness, messages, name="Spring", originator="Brand")
+    assert response.status_code == 201, response.text
+    body = response.json()
+
+    calls = harness.calls("/send/batch")
+    assert [len(c.json["recipients"]) for c in calls] == [1000, 1000, 496]
+    sent = [item for call in calls for item in call.json["recipients"]]
+    assert {item["originator"] for item in sent} == {"Brand"}
+    assert all(
+        call.json["name"] == "Spring" and call.json["routeId"] == "mglobal" for call in calls
+    )
+    references = [item["reference"] for item in sent]
+    assert len(set(references)) == 2496
+    sent_numbers = {item["recipient"] for item in sent}
+    assert number(10) not in sent_numbers
+    assert number(1500) not in sent_numbers
+
+    assert [(s["index"], s["reason"]) for s in body["skipped"]] == [
+        (7, "invalid"),
+        (10, "opted_out"),
+        (1500, "opted_out"),
+        (2499, "opted_out"),
+    ]
+    assert "asked by phone" in body["skipped"][1]["detail"]
+    assert "international" in body["skipped"][0]["detail"]
+    assert body["state"] == "submitted"
+    assert body["requested"] == 2500
+    assert body["accepted"] == 2496
+    assert body["counts"] == {"submitted": 2496}
+    assert len(body["mobivate_batch_ids"]) == 3
+    assert len(body["messages"]) == 2496
+    assert [m["reference"] for m in body["messages"]] == references
+
+    fetched = await harness.client.get(f"/api/v1/batches/{body['id']}")
+    assert fetched.status_code == 200
+    assert fetched.json()["counts"] == {"submitted": 2496}
+    assert fetched.json()["skipped"] == body["skipped"]
+    assert "messages" not in fetched.json()
+
+
+async def test_duplicates_are_left_out_unless_allowed(harness: Harness) -> None:
+    messages = [
+        {"to": "447700900001", "text": "a"},
+        {"to": "+44 7700 900001", "text": "b"},
+        {"to": "447700900002", "text": "c"},
+    ]
+    response = await post_batch(harness, messages)
+    assert response.status_code == 201, response.text
+    assert response.json()["skipped"] == [
+        {
+            "index": 1,
+            "to": "+44 7700 900001",
+            "reason": "duplicate",
+            "detail": "same number as messages[0]",
+        }
+    ]
+    response = await post_batch(harness, messages, exclude_duplicates=False)
+    assert response.status_code == 201, response.text
+    assert response.json()["skipped"] == []
+    assert harness.calls("/send/batch")[-1].json["excludeDuplicates"] is False
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"messages": []}, "at least one"),
+        ({"originator": "Way too long a name"}, "originator"),
+        ({"schedule_at": "2020-01-01T00:00:00Z"}, "future"),
+        ({"schedule_at": "2031-01-01T00:00:00"}, "timezone"),
+        (
+            {"messages": [{"to": "447700900001", "text": "a", "reference": "r"}] * 2},
+            "unique within a batch",
+        ),
+    ],
+)
+async def test_invalid_batch_is_refused_before_mobivate(
+    harness: Harness, fields: dict[str, Any], words: str
+) -> None:
+    payload = {"messages": [{"to": "447700900001", "text": "a"}], **fields}
+    response = await harness.client.post("/api/v1/batches", json=payload)
+    assert response.status_code == 422, response.text
+    assert words in response.json()["detail"]
+    assert harness.fake.requests == []
+
+
+async def test_batch_where_nothing_can_be_sent_is_422(harness: Harness) -> None:
+    await harness.opt_out("447700900001")
+    response = await post_batch(
+        harness, [{"to": "447700900001", "text": "a"}, {"to": "447700900002", "text": ""}]
+    )
+    assert response.status_code == 422, response.text
+    assert [s["reason"] for s in response.json()["skipped"]] == ["opted_out", "invalid"]
+    assert harness.fake.requests == []
+    assert await count_rows(harness.engine, Batch) == 0
+
+
+async def test_too_many_messages_are_refused(database_url: str) -> None:
+    async with sending_app(sending_settings(database_url, batch_max_messages=2)) as harness:
+        response = await post_batch(harness, [{"to": number(i), "text": "x"} for i in range(3)])
+        assert response.status_code == 422
+        assert "BATCH_MAX_MESSAGES" in response.json()["detail"]
+
+
+async def test_mobivate_outage_fails_the_batch_and_keeps_its_messages(harness: Harness) -> None:
+    harness.fake.down = True
+    response = await post_batch(harness, [{"to": number(i), "text": "x"} for i in range(3)])
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body["state"] == "failed"
+    assert body["counts"] == {"submit_failed": 3}
+    assert "not sent" in body["detail"]
+    assert await count_rows(harness.engine, OutboundMessage) == 3
+
+
+class CreditRunsOut(httpx.AsyncBaseTransport):
+    """Mobivate accepts the first batch call and refuses every later one for lack of credit."""
+
+    def __init__(self, fake: FakeMobivate) -> None:
+        self._inner = fake.transport()
+        self._calls = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/send/batch":
+            self._calls += 1
+            if self._calls > 1:
+                return httpx.Response(402, json={"code": 402, "message": "Insufficient credit"})
+        return await self._inner.handle_async_request(request)
+
+
+async def test_a_failed_call_stops_the_rest_of_the_batch(database_url: str) -> None:
+    messages = [{"to": number(i), "text": "x"} for i in range(2500)]
+    async with sending_app(sending_settings(database_url), wrap=CreditRunsOut) as harness:
+        response = await post_batch(harness, messages)
+        assert response.status_code == 201, response.text
+        assert len(harness.calls("/send/batch")) == 1
+    body = response.json()
+    assert body["state"] == "partially_submitted"
+    assert body["counts"] == {"refused": 1000, "submit_failed": 500, "submitted": 1000}
+    assert body["error"] == {"mobivate_status": 402, "message": "Insufficient credit"}
+
+
+async def test_refused_batch_passes_mobivate_message_on(harness: Harness) -> None:
+    harness.fake.fail_next(1, 402)
+    response = await post_batch(harness, [{"to": number(1), "text": "x"}])
+    assert response.status_code == 402, response.text
+    assert "HTTP 402" in response.json()["detail"]
+    assert response.json()["counts"] == {"refused": 1}
+
+
+async def test_unknown_batch_is_404(harness: Harness) -> None:
+    response = await harness.client.get("/api/v1/batches/12345")
+    assert response.status_code == 404
