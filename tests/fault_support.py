@@ -7,10 +7,12 @@ import os
 import random
 import signal
 import sys
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -260,3 +262,26 @@ async def stored_receipts(engine: AsyncEngine, keys: set[str]) -> dict[str, int]
             .group_by(Receipt.message_id_norm)
         )
         return {key: int(count) for key, count in rows.all()}
+
+
+def mobivate_env(fake: FakeMobivateServer, database: str, **extra: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database,
+        "MOBIVATE_BASE_URL": fake.base_url,
+        "MOBIVATE_API_KEY": MOBIVATE_KEY,
+        "MOBIVATE_TIMEOUT_SECONDS": "2",
+        "OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
+        "OUTBOX_BACKOFF_INITIAL_SECONDS": "0.2",
+        "OUTBOX_BACKOFF_MAX_SECONDS": "1",
+        **extra,
+    }
+
+
+def stop_message(number: str, body: str, created: datetime) -> dict[str, Any]:
+    return {
+        "id": f"{uuid.uuid4().hex.upper()}",
+        "originator": number,
+        "recipient": "12345",
+        "body": body,
+        "created": created.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+    }

@@ -1,26 +1,30 @@
 """Faults an operator will see, against the real service process: PostgreSQL stopped and
-restarted under load, the service killed with SIGKILL under load, and nothing acknowledged may
-be lost. Each test is bounded in time and prints its figures."""
+restarted under load, the service killed with SIGKILL under load, two processes sharing one
+PostgreSQL. Nothing acknowledged may be lost or stored twice. Each test is bounded in time and
+prints its figures."""
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app import migrate
 from app.db import create_engine
-from app.models import Optout
+from app.models import Optout, OutboxMessage
 from tests.fault_support import (
     API_TOKEN,
     SECRET,
     ServiceProcess,
     WebhookLoad,
     eventually,
+    fake_mobivate_server,
+    mobivate_env,
     service,
     steady_load,
+    stop_message,
     stored_receipts,
 )
 from tests.figures import record
@@ -135,3 +139,90 @@ async def test_postgresql_down_for_20_seconds_under_load_loses_nothing(
     assert "database unavailable" in listing.json()["detail"]
     assert during["spool"]["entries"] > 0
     assert opted_out is True
+
+
+async def test_two_processes_on_one_database_store_once_and_order_opt_outs(
+    cluster: PgCluster, tmp_path: Path
+) -> None:
+    async with asyncio.timeout(120), fake_mobivate_server() as fake:
+        env = mobivate_env(fake, cluster.url)
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        async with (
+            service(tmp_path / "a", env) as a,
+            service(tmp_path / "b", env) as b,
+            a.client() as to_a,
+            b.client() as to_b,
+        ):
+            keys = [f"TWIN{n:04d}" for n in range(100)]
+            load = WebhookLoad([a.base_url], rate=1)
+            answers = []
+            for key in keys:
+                url = f"/webhooks/{SECRET}/receipt"
+                answers += await asyncio.gather(
+                    to_a.post(url, json=load.body(key)), to_b.post(url, json=load.body(key))
+                )
+            # For each number a STOP and a START race on the two processes; the later one (by
+            # Mobivate's time) must win whichever commits last.
+            base = datetime.now(UTC) - timedelta(minutes=5)
+            expected: dict[str, bool] = {}
+            for n in range(20):
+                number = f"4477009010{n:02d}"
+                stop_first = n % 2 == 0
+                stop = stop_message(
+                    number, "STOP", base if stop_first else base + timedelta(seconds=1)
+                )
+                start = stop_message(
+                    number, "START", base + timedelta(seconds=1) if stop_first else base
+                )
+                expected[number] = not stop_first
+                first, second = (to_a, to_b) if n % 4 < 2 else (to_b, to_a)
+                answers += await asyncio.gather(
+                    first.post(f"/webhooks/{SECRET}/incoming", json=stop),
+                    second.post(f"/webhooks/{SECRET}/incoming", json=start),
+                )
+            engine = create_engine(cluster.url)
+            try:
+                stored = await stored_receipts(engine, set(keys))
+
+                async def settled() -> bool:
+                    async with engine.connect() as conn:
+                        pending = await conn.scalar(
+                            select(func.count())
+                            .select_from(OutboxMessage)
+                            .where(OutboxMessage.state == "pending")
+                        )
+                    return pending == 0
+
+                await eventually(settled, within=30, what="every push delivered")
+                async with engine.connect() as conn:
+                    states = dict(
+                        (await conn.execute(select(Optout.msisdn, Optout.opted_out))).all()
+                    )
+                    outbox = (
+                        await conn.execute(select(OutboxMessage.operation, OutboxMessage.attempts))
+                    ).all()
+            finally:
+                await engine.dispose()
+    # A delete that Mobivate answers 404 is retried once on its other documented path: count
+    # each push by its first request.
+    adds = [r for r in fake.fake.requests if r.method == "POST" and r.path == "/addressbook/optout"]
+    deletes = [
+        r for r in fake.fake.requests if r.method == "DELETE" and r.path == "/addressbook/optout"
+    ]
+    record(
+        "two processes on one PostgreSQL",
+        identical_pairs_posted=len(keys),
+        receipts_stored=sum(stored.values()),
+        numbers_raced=len(expected),
+        final_states_right=sum(states.get(n) == v for n, v in expected.items()),
+        outbox_rows=len(outbox),
+        pushes_sent=len(adds) + len(deletes),
+        server_errors=sum(r.status_code >= 500 for r in answers),
+    )
+    assert all(r.status_code == 200 for r in answers)
+    assert stored == dict.fromkeys(keys, 1)
+    assert {n: states.get(n) for n in expected} == expected
+    assert all(attempts == 1 for _, attempts in outbox)
+    assert len(adds) == sum(operation == "optout_add" for operation, _ in outbox)
+    assert len(deletes) == sum(operation == "optout_delete" for operation, _ in outbox)

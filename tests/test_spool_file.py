@@ -8,7 +8,7 @@ import pytest
 
 from app.mobivate.payloads import WebhookKind
 from app.services.ingest import RawWebhook
-from app.services.spool import SpoolFull, adopt_orphans, open_own_spool
+from app.services.spool import SpoolFile, SpoolFull, adopt_orphans, open_own_spool
 
 
 def raw(n: int, size: int = 10) -> RawWebhook:
@@ -63,9 +63,12 @@ async def test_each_process_gets_its_own_file_and_finds_those_left_behind(
     second = await open_own_spool(tmp_path, max_bytes=1000)
     assert first.path != second.path
     await second.put(raw(0))
-    assert await adopt_orphans(tmp_path, first) == []  # still held by its owner
+    found: list[SpoolFile] = []
+    await adopt_orphans(tmp_path, first, found)
+    assert found == []  # still held by its owner
     await second.close()  # its process is gone
-    [orphan] = await adopt_orphans(tmp_path, first)
+    await adopt_orphans(tmp_path, first, found)
+    [orphan] = found
     try:
         assert orphan.path == second.path
         assert [entry.raw.received_at for entry in await orphan.first(5)] == [raw(0).received_at]

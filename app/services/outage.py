@@ -99,7 +99,7 @@ class OutageSpool:
             await asyncio.sleep(self._interval)
 
     async def _drain_all(self) -> None:
-        self._orphans.extend(await adopt_orphans(self._own.path.parent, self._own))
+        await adopt_orphans(self._own.path.parent, self._own, self._orphans)
         for spool in self._orphans:
             spool.on_change = self._publish
         if not any(f.entries for f in [self._own, *self._orphans]):

@@ -124,16 +124,23 @@ class SpoolFile:
         self.oldest = datetime.fromisoformat(oldest) if oldest else None
 
     async def open(self) -> None:
-        await self._call(self._open)
+        try:
+            await self._call(self._open)
+        except BaseException:  # cancelled or failed: let the lock go now, not at collection
+            self._thread.shutdown(wait=False)
+            self._lock.close()
+            raise
 
     async def close(self) -> None:
-        if self._flushing is not None:
-            await asyncio.gather(self._flushing, return_exceptions=True)
-        if self._db is not None:
-            await self._call(self._db.close)
-            self._db = None
-        self._thread.shutdown(wait=True)
-        self._lock.close()
+        try:
+            if self._flushing is not None:
+                await asyncio.gather(self._flushing, return_exceptions=True)
+            if self._db is not None:
+                await self._call(self._db.close)
+                self._db = None
+        finally:  # even when cancelled: the lock must go with this object
+            self._thread.shutdown(wait=False)
+            self._lock.close()
 
     async def put(self, raw: RawWebhook) -> None:
         """Keep `raw` durably; raises SpoolFull when SPOOL_MAX_BYTES would be passed."""
@@ -221,7 +228,7 @@ async def open_own_spool(directory: Path, *, max_bytes: int) -> SpoolFile:
     index = 0
     while True:
         path = directory / f"spool-{index}.sqlite"
-        lock = await asyncio.to_thread(lock_file, path.with_suffix(".lock"))
+        lock = lock_file(path.with_suffix(".lock"))  # never blocks: LOCK_NB on a local file
         if lock is not None:
             spool = SpoolFile(path, lock, max_bytes=max_bytes)
             await spool.open()
@@ -236,17 +243,18 @@ def _candidates(directory: Path, own: Path) -> list[Path]:
     )
 
 
-async def adopt_orphans(directory: Path, own: SpoolFile) -> list[SpoolFile]:
-    """Spool files with entries whose process is gone (a crash, or fewer workers now)."""
-    orphans = []
+async def adopt_orphans(directory: Path, own: SpoolFile, into: list[SpoolFile]) -> None:
+    """Add to `into` the spool files with entries whose process is gone (a crash, or fewer
+    workers now). Each is added as soon as it is open, so whoever holds `into` closes it."""
     for path in await asyncio.to_thread(_candidates, directory, own.path):
-        lock = await asyncio.to_thread(lock_file, path.with_suffix(".lock"))
+        if any(path == known.path for known in into):
+            continue
+        lock = lock_file(path.with_suffix(".lock"))
         if lock is None:
             continue
         orphan = SpoolFile(path, lock, max_bytes=0)
+        into.append(orphan)
         await orphan.open()
-        if orphan.entries:
-            orphans.append(orphan)
-        else:
+        if not orphan.entries:
+            into.remove(orphan)
             await orphan.close()
-    return orphans
