@@ -101,7 +101,8 @@ def create_app(
     app.include_router(optouts.router, prefix="/api/v1", dependencies=[ApiAuth])
     app.include_router(messages.router, prefix="/api/v1", dependencies=[ApiAuth])
     app.include_router(batches.router, prefix="/api/v1", dependencies=[ApiAuth])
-    app.router.routes.extend(webhooks.routes)
+    # First: every request tries the routes in order, and the webhooks are the hot path.
+    app.router.routes[:0] = webhooks.routes
     install_error_handlers(app)
     install_openapi(app)
     return app
