@@ -8,6 +8,7 @@ import httpx
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from app.api_docs import AUTH
 from app.config import Settings, get_settings
 from app.db import create_engine
 from app.deps import ApiAuth
@@ -15,13 +16,27 @@ from app.errors import install_error_handlers
 from app.logging_setup import register_secret
 from app.middleware import RequestContextMiddleware, RootPathMiddleware
 from app.openapi import install_openapi
-from app.routes import batches, health, messages, metrics, optouts, registrations, webhooks
+from app.routes import (
+    batches,
+    events,
+    health,
+    messages,
+    metrics,
+    optouts,
+    registrations,
+    sent_lists,
+    stats,
+    stream,
+    webhooks,
+)
 from app.services.delivery_tasks import start_delivery
+from app.services.feed_watch import start_feed
 from app.services.ingest import IngestWriter
 from app.services.mobivate_client import mobivate_client, mobivate_http_client
 from app.services.optout_tasks import start_optouts
 from app.services.outage import open_outage_spool
 from app.services.registration import start_registration
+from app.services.stats_rollup import start_rollup
 from app.services.webhook_secret import mask_secret, resolve_webhook_secret, webhook_urls
 from app.throttle import FailureLimiter
 
@@ -54,6 +69,13 @@ def create_app(
         app.state.ingest = writer
         app.state.rejected_webhooks = 0
         app.state.auth_failures = FailureLimiter(settings.webhook_auth_failures_per_minute)
+        app.state.feed = await start_feed(
+            engine,
+            writer,
+            poll_seconds=settings.event_stream_poll_seconds,
+            retention_hours=settings.event_feed_retention_hours,
+        )
+        app.state.stats_rollup = start_rollup(engine, settings.stats_rollup_interval_seconds)
         await writer.start()
         masked = webhook_urls(settings.public_base_url or "", mask_secret(secret))
         logger.info("webhook URLs: %s", ", ".join(masked.values()))
@@ -72,6 +94,8 @@ def create_app(
             await writer.stop()
             await app.state.optouts.stop()
             await mobivate_http.aclose()
+            await app.state.feed.stop()
+            await app.state.stats_rollup.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -97,10 +121,16 @@ def create_app(
         app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    app.include_router(registrations.router, prefix="/api/v1", dependencies=[ApiAuth])
-    app.include_router(optouts.router, prefix="/api/v1", dependencies=[ApiAuth])
-    app.include_router(messages.router, prefix="/api/v1", dependencies=[ApiAuth])
-    app.include_router(batches.router, prefix="/api/v1", dependencies=[ApiAuth])
+    app.include_router(
+        registrations.router, prefix="/api/v1", dependencies=[ApiAuth], responses=AUTH
+    )
+    app.include_router(optouts.router, prefix="/api/v1", dependencies=[ApiAuth], responses=AUTH)
+    app.include_router(messages.router, prefix="/api/v1", dependencies=[ApiAuth], responses=AUTH)
+    app.include_router(batches.router, prefix="/api/v1", dependencies=[ApiAuth], responses=AUTH)
+    app.include_router(events.router, prefix="/api/v1", dependencies=[ApiAuth], responses=AUTH)
+    app.include_router(sent_lists.router, prefix="/api/v1", dependencies=[ApiAuth], responses=AUTH)
+    app.include_router(stream.router, prefix="/api/v1", dependencies=[ApiAuth], responses=AUTH)
+    app.include_router(stats.router, prefix="/api/v1", dependencies=[ApiAuth], responses=AUTH)
     # First: every request tries the routes in order, and the webhooks are the hot path.
     app.router.routes[:0] = webhooks.routes
     install_error_handlers(app)

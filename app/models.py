@@ -21,6 +21,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db import Base, BigIntPK, JSONType, UTCDateTime
 
 
+def _occurred_at(context: Any) -> datetime:
+    params = context.get_current_parameters()
+    value: datetime = params.get("event_at") or params["received_at"]
+    return value
+
+
 class ServiceSetting(Base):
     """Values every replica must agree on (e.g. the generated webhook secret)."""
 
@@ -64,21 +70,31 @@ class Receipt(Base):
     source: Mapped[str] = mapped_column(String(16), default="webhook")
     dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     event_at_raw: Mapped[str | None] = mapped_column(String(64))
+    # event_at, or received_at when Mobivate gave no parseable time: the REST API's time axis.
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_occurred_at)
     delivery_message_id: Mapped[str | None] = mapped_column(String(128))
     message_id_norm: Mapped[str | None] = mapped_column(String(128), index=True)
     batch_id: Mapped[str | None] = mapped_column(String(128))
-    batch_id_norm: Mapped[str | None] = mapped_column(String(128), index=True)
+    batch_id_norm: Mapped[str | None] = mapped_column(String(128))
     client_reference: Mapped[str | None] = mapped_column(String(255), index=True)
-    status: Mapped[str | None] = mapped_column(String(64), index=True)
-    status_code: Mapped[int | None] = mapped_column(Integer, index=True)
+    status: Mapped[str | None] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
     parts: Mapped[int | None] = mapped_column(Integer)
     part: Mapped[int | None] = mapped_column(Integer)
     hlr: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     # The sent message this receipt reports on, once known (see app/services/delivery.py).
     outbound_message_id: Mapped[int | None] = mapped_column(
         ForeignKey("outbound_messages.id", ondelete="SET NULL"), index=True
+    )
+
+    # Newest-first lists: the time axis alone, and behind each filter that can match many rows.
+    __table_args__ = (
+        Index("ix_receipts_occurred_at_id", "occurred_at", "id"),
+        Index("ix_receipts_status_occurred_at_id", "status", "occurred_at", "id"),
+        Index("ix_receipts_status_code_occurred_at_id", "status_code", "occurred_at", "id"),
+        Index("ix_receipts_batch_id_norm_occurred_at_id", "batch_id_norm", "occurred_at", "id"),
     )
 
 
@@ -93,8 +109,9 @@ class IncomingMessage(Base):
     )
     dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     event_at_raw: Mapped[str | None] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_occurred_at)
     mobivate_id: Mapped[str | None] = mapped_column(String(128))
     mobivate_id_norm: Mapped[str | None] = mapped_column(String(128), index=True)
     originator: Mapped[str | None] = mapped_column(String(64))
@@ -111,6 +128,8 @@ class IncomingMessage(Base):
         ForeignKey("outbound_messages.id", ondelete="SET NULL"), index=True
     )
 
+    __table_args__ = (Index("ix_incoming_messages_occurred_at_id", "occurred_at", "id"),)
+
 
 class Click(Base):
     """A short-URL click notification."""
@@ -122,7 +141,7 @@ class Click(Base):
         ForeignKey("webhook_requests.id", ondelete="SET NULL"), index=True
     )
     dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     message_id: Mapped[str | None] = mapped_column(String(128))
     message_id_norm: Mapped[str | None] = mapped_column(String(128), index=True)
     mobile: Mapped[str | None] = mapped_column(String(64))
@@ -139,6 +158,10 @@ class Click(Base):
     # The sent message whose link was clicked (`messageId`, else `clientRef`), once known.
     outbound_message_id: Mapped[int | None] = mapped_column(
         ForeignKey("outbound_messages.id", ondelete="SET NULL"), index=True
+    )
+
+    __table_args__ = (
+        Index("ix_clicks_received_at_id", "received_at", "id", postgresql_include=["msisdn"]),
     )
 
 
@@ -325,3 +348,57 @@ class IdempotencyKey(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("key", "endpoint"),)
+
+
+class FeedEvent(Base):
+    """One entry of the live feed (`GET /api/v1/events/stream`), written in the transaction that
+    stored what it describes. Append-only; pruned after EVENT_FEED_RETENTION_HOURS."""
+
+    __tablename__ = "event_feed"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    # receipt | incoming | click | status | optout
+    kind: Mapped[str] = mapped_column(String(16))
+    # The id of the row in its own table (receipts, incoming_messages, clicks,
+    # outbound_messages, optout_events).
+    ref_id: Mapped[int] = mapped_column(BigInteger)
+    msisdn: Mapped[str | None] = mapped_column(String(32))
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    batch_id: Mapped[int | None] = mapped_column(BigInteger)
+    mobivate_id: Mapped[str | None] = mapped_column(String(128))
+    mobivate_batch_id: Mapped[str | None] = mapped_column(String(128))
+    reference: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+
+# Newest-first lists of sent messages and the statistics window (both on created_at).
+Index("ix_outbound_messages_created_at_id", OutboundMessage.created_at, OutboundMessage.id)
+
+
+class StatsHour(Base):
+    """What became of the messages created in one UTC hour, kept so that statistics need not
+    read every message again; only hours with no pending change are used (see
+    app/services/stats_rollup.py)."""
+
+    __tablename__ = "stats_hours"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    sent: Mapped[int] = mapped_column(Integer)
+    delivered: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    pending: Mapped[int] = mapped_column(Integer)
+    # Seconds from submission to delivery of each delivered message, ascending.
+    delivery_seconds: Mapped[list[float]] = mapped_column(JSONType)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StatsDirtyHour(Base):
+    """An hour whose messages changed since its `stats_hours` row was computed; written by a
+    database trigger on `outbound_messages` (PostgreSQL), append-only so writers never wait."""
+
+    __tablename__ = "stats_dirty_hours"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime)

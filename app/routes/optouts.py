@@ -2,15 +2,20 @@
 
 import base64
 import binascii
+from collections.abc import AsyncIterator
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.api_docs import with_csv
+from app.csv_stream import csv_response
 from app.deps import EngineDep
+from app.filters import wants_csv
 from app.phone import InvalidPhoneNumber
 from app.services.optout_views import (
     OptoutDetail,
@@ -148,8 +153,44 @@ async def get_number(engine: EngineDep, msisdn: Msisdn) -> OptoutDetailOut:
     return await _lookup(engine, msisdn)
 
 
-@router.get("/optouts", response_model=OptoutPage)
-async def list_numbers(engine: EngineDep, limit: Limit = 100, cursor: Cursor = None) -> OptoutPage:
+Since = Annotated[
+    AwareDatetime | None, Query(description="Only numbers whose state changed at or after this")
+]
+Until = Annotated[
+    AwareDatetime | None, Query(description="Only numbers whose state changed before this")
+]
+Format = Annotated[
+    Literal["json", "csv"] | None,
+    Query(description="`csv` streams every matching number (as does `Accept: text/csv`)"),
+]
+
+
+async def _every_opted_out(
+    engine: Any, after: Any, since: Any, until: Any, limit: int
+) -> AsyncIterator[dict[str, Any]]:
+    while True:
+        page = await list_opted_out(engine, limit=limit, after=after, since=since, until=until)
+        for item in page.items:
+            yield asdict(item)
+        if page.next_after is None:
+            return
+        after = page.next_after
+
+
+@router.get(
+    "/optouts",
+    response_model=OptoutPage,
+    responses=with_csv("A page of opted-out numbers, or all of them as CSV"),
+)
+async def list_numbers(
+    request: Request,
+    engine: EngineDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    since: Since = None,
+    until: Until = None,
+    format: Format = None,
+) -> Any:
     """Numbers opted out now, most recently changed first."""
     after = None
     if cursor is not None:
@@ -160,7 +201,10 @@ async def list_numbers(engine: EngineDep, limit: Limit = 100, cursor: Cursor = N
             raise _bad_cursor() from None
         if after[0].tzinfo is None:
             raise _bad_cursor()
-    page = await list_opted_out(engine, limit=limit, after=after)
+    if wants_csv(request, format):
+        rows = _every_opted_out(engine, after, since, until, limit)
+        return csv_response(rows, list(OptoutStateOut.model_fields), "optouts")
+    page = await list_opted_out(engine, limit=limit, after=after, since=since, until=until)
     next_cursor = None
     if page.next_after is not None:
         changed_at, msisdn = page.next_after

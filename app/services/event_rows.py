@@ -6,6 +6,9 @@ De-duplication rules (a redelivery is stored once):
 - incoming message: same normalised Mobivate id; without an id, every field must match;
 - click: the same fields (the payload has no id and no timestamp) received within the same
   click de-duplication window (`CLICK_DEDUPE_WINDOW_SECONDS`, windows aligned to the UTC epoch).
+
+Receipts and incoming messages also get `occurred_at`: Mobivate's event time, or the time the
+event reached us when Mobivate gave none it could parse. The REST API orders and filters on it.
 """
 
 import hashlib
@@ -61,6 +64,7 @@ def receipt_row(event: ParsedReceipt, request_id: uuid.UUID | None, received_at:
         "received_at": received_at,
         "event_at": event.event_at,
         "event_at_raw": event.event_at_raw,
+        "occurred_at": event.event_at or received_at,
         "delivery_message_id": event.delivery_message_id,
         "message_id_norm": event.message_id_norm,
         "batch_id": event.batch_id,
@@ -81,6 +85,7 @@ def incoming_row(event: ParsedIncoming, request_id: uuid.UUID | None, received_a
         "received_at": received_at,
         "event_at": event.event_at,
         "event_at_raw": event.event_at_raw,
+        "occurred_at": event.event_at or received_at,
         "mobivate_id": event.mobivate_id,
         "mobivate_id_norm": event.mobivate_id_norm,
         "originator": event.originator,

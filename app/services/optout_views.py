@@ -108,10 +108,20 @@ async def get_optout(engine: AsyncEngine, raw_msisdn: str) -> OptoutDetail | Non
 
 
 async def list_opted_out(
-    engine: AsyncEngine, *, limit: int, after: tuple[datetime, str] | None = None
+    engine: AsyncEngine,
+    *,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> Page[OptoutState]:
-    """Numbers opted out now, most recently changed first."""
+    """Numbers opted out now, most recently changed first; `since`/`until` bound the time of
+    the change."""
     query = select(*_columns(OPTOUTS, OptoutState)).where(OPTOUTS.c.opted_out.is_(True))
+    if since is not None:
+        query = query.where(OPTOUTS.c.changed_at >= since)
+    if until is not None:
+        query = query.where(OPTOUTS.c.changed_at < until)
     if after is not None:
         changed_at, msisdn = after
         query = query.where(

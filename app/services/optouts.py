@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.db import utcnow
 from app.models import Optout, OptoutEvent, OutboxMessage
 from app.phone import InvalidPhoneNumber, normalise_msisdn
+from app.services import feed
 
 Action = Literal["opt_out", "opt_in", "help"]
 Source = Literal["incoming_sms", "api", "operator", "imported"]
@@ -106,6 +107,8 @@ async def record_changes(
         )
     )
     inserted = (await conn.execute(new_events, rows)).all()
+
+    await feed.append(conn, [feed.optout_entry(event, now) for event in inserted])
 
     # The newest new event per number; help requests do not change the state.
     newest: dict[str, Any] = {}
