@@ -242,3 +242,36 @@ async def test_kept_hours_give_the_same_figures_and_changes_show_at_once(
     assert changed["totals"]["delivered"] == 6
     await refresh(harness.engine)
     assert await stats(harness, **window) == changed
+
+
+async def test_a_batch_shows_its_own_figures(harness: Harness) -> None:
+    response = await harness.client.post(
+        "/api/v1/batches",
+        json={
+            "messages": [
+                {"to": "+447700900001", "text": "Sale"},
+                {"to": "+447700900002", "text": "Sale"},
+            ]
+        },
+    )
+    assert response.status_code == 201, response.text
+    batch = response.json()
+    first = harness.fake.sent[0]
+    when = datetime.now(UTC) + timedelta(seconds=30)
+    await post_receipt(
+        harness.client,
+        first.id,
+        "DELIVERED",
+        1,
+        when,
+        batch=first.batch_id,
+        reference=first.reference,
+    )
+    await post_click(harness.client, "447700900001", first.id)
+    detail = (await harness.client.get(f"/api/v1/batches/{batch['id']}")).json()
+    figures = detail["stats"]
+    assert (figures["sent"], figures["delivered"], figures["pending"]) == (2, 1, 1)
+    assert figures["delivery_rate"] == 0.5
+    assert 0 < figures["median_seconds_to_delivery"] < 60
+    assert (figures["clicks"], figures["unique_clickers"]) == (1, 1)
+    assert figures["click_through_rate"] == 1.0

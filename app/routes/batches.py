@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from app.deps import EngineDep, SettingsDep
 from app.routes.messages import IdempotencyKeyHeader
 from app.routes.sending_common import idempotency_for, reply_response
-from app.schemas.sending import BatchCreatedOut, BatchOut, SendBatchRequest
+from app.schemas.sending import BatchCreatedOut, BatchDetailOut, SendBatchRequest
 from app.services.batch_prepare import prepare_batch
 from app.services.batch_sending import send_batch
 from app.services.idempotency import IdempotencyError, check_key
@@ -56,7 +56,7 @@ async def post_batch(
     return reply_response(reply)
 
 
-@router.get("/batches/{batch_id}", response_model=BatchOut)
+@router.get("/batches/{batch_id}", response_model=BatchDetailOut)
 async def get_batch_route(
     batch_id: Annotated[int, Path(ge=1, le=2**63 - 1)], engine: EngineDep
 ) -> JSONResponse:

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.schemas.stats import Figures
+
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -121,6 +123,13 @@ class BatchOut(BaseModel):
     final: int = Field(description="Messages with a final status")
     error: dict[str, Any] | None
     created_at: datetime
+
+
+class BatchDetailOut(BatchOut):
+    stats: Figures = Field(
+        description="Delivery figures of the batch's messages (as in GET /api/v1/stats), "
+        "with the clicks and replies linked to them"
+    )
 
 
 class BatchCreatedOut(BatchOut):

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.delivery_status import LOCAL_STATUSES, SUBMITTED, ReceiptFacts, replay
 from app.models import Batch
 from app.services.delivery import CLICKS, INCOMING, MESSAGES, RECEIPTS
+from app.services.stats import batch_figures
 
 BATCHES: Table = Batch.__table__  # type: ignore[assignment]
 
@@ -199,5 +200,9 @@ async def load_batch(conn: AsyncConnection, batch_id: int) -> dict[str, Any] | N
 
 
 async def get_batch(engine: AsyncEngine, batch_id: int) -> dict[str, Any] | None:
+    """The batch with its messages per status and its statistics."""
     async with engine.connect() as conn:
-        return await load_batch(conn, batch_id)
+        body = await load_batch(conn, batch_id)
+        if body is not None:
+            body["stats"] = vars(await batch_figures(conn, batch_id))
+        return body
