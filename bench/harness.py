@@ -1,6 +1,7 @@
 """Plumbing for the webhook benchmark: a throwaway database, server processes, wrk, CPU counters."""
 
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -102,7 +103,13 @@ class Server:
     """A server process started in its own session, stopped with SIGTERM (SIGKILL if stuck)."""
 
     def __init__(
-        self, name: str, argv: list[str], env: dict[str, str], log: Path, url: str = ""
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        log: Path,
+        url: str = "",
+        niceness: int = 0,
     ) -> None:
         self.name = name
         self.url = url
@@ -117,6 +124,7 @@ class Server:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_reniced(niceness),
         )
 
     def wait_ready(self, path: str, body: bytes | None = None, timeout: float = 60) -> None:
@@ -172,6 +180,23 @@ def process_cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def _reniced(niceness: int) -> Any:
+    """A preexec_fn giving the child (the leader of a new session) this nice value, or None.
+
+    With the kernel's session autogroups, sessions share the CPU equally whatever the nice
+    values of their processes, so the value goes to the session's autogroup too.
+    """
+    if not niceness:
+        return None
+
+    def renice() -> None:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+        with contextlib.suppress(OSError):
+            Path("/proc/self/autogroup").write_text(str(niceness))
+
+    return renice
 
 
 def machine_busy_seconds() -> tuple[float, float]:
@@ -275,6 +300,7 @@ def run_load(
     server: Server,
     database: str | None = None,
     tail: float = 2.0,
+    niceness: int = 0,
 ) -> LoadResult:
     """One wrk process per kind, all at once; sending stops after `seconds`, answers drain."""
     send_until = time.time() + seconds
@@ -299,7 +325,14 @@ def run_load(
             f"{send_until:.3f}",
         ]
         result.commands.append(command_line(argv))
-        processes[kind] = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, text=True)
+        processes[kind] = subprocess.Popen(
+            argv,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            preexec_fn=_reniced(niceness),
+        )
     outputs = {kind: process.communicate()[0] for kind, process in processes.items()}
     after = CpuSnapshot.take(server, database)
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)

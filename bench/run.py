@@ -59,6 +59,14 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--skip-reference", action="store_true", help="run the service only")
     parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="nice value for the servers and wrk, e.g. -10 to put them ahead of other work on "
+        "a shared machine (negative values need root; PostgreSQL is left as it is)",
+    )
+    parser.add_argument(
         "--py-spy",
         metavar="PREFIX",
         help="profile each service worker with py-spy during the measured run: collapsed "
@@ -73,10 +81,11 @@ def measure(
     split = split_connections(args.connections, mix_of(args.mix))
     base = server.url
     runs = []
+    load = {"server": server, "database": database, "niceness": args.nice}
     if args.warmup > 0:
-        runs.append(run_load(base, secret, split, args.warmup, args.redelivery, server, database))
+        runs.append(run_load(base, secret, split, args.warmup, args.redelivery, **load))
     profilers = start_profilers(server, args) if database and args.py_spy else []
-    runs.append(run_load(base, secret, split, args.duration, args.redelivery, server, database))
+    runs.append(run_load(base, secret, split, args.duration, args.redelivery, **load))
     for profiler in profilers:
         profiler.process.wait(timeout=args.duration + 60)
         profiler.stop()
@@ -112,7 +121,8 @@ def start_reference(args: argparse.Namespace, logs: Path) -> Server:
     argv = [str(Path(sys.executable).parent / "uvicorn"), "reference_app:app"]
     argv += ["--app-dir", "bench", "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--workers", str(args.workers), "--no-access-log", "--log-level", "warning"]
-    server = Server("reference", argv, {}, logs / "reference.log", f"http://127.0.0.1:{port}")
+    url = f"http://127.0.0.1:{port}"
+    server = Server("reference", argv, {}, logs / "reference.log", url, args.nice)
     server.wait_ready("/webhooks/x/receipt", RECEIPT)
     return server
 
@@ -128,7 +138,8 @@ def start_service(args: argparse.Namespace, database: str, secret: str, logs: Pa
     }
     argv = [str(Path(sys.executable).parent / "mobivate-hooks"), "serve", "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--workers", str(args.workers)]
-    server = Server("service", argv, env, logs / "service.log", f"http://127.0.0.1:{port}")
+    url = f"http://127.0.0.1:{port}"
+    server = Server("service", argv, env, logs / "service.log", url, args.nice)
     server.wait_ready("/healthz", timeout=120)
     return server
 
@@ -200,6 +211,8 @@ def main() -> int:
     results: dict[str, LoadResult] = {}
     database = create_database()
     print(f"database: {database} on 127.0.0.1:5432 (dropped at the end); logs in {logs}")
+    if args.nice:
+        print(f"servers and wrk run at nice {args.nice}; PostgreSQL keeps its own priority")
     service_runs: list[LoadResult] = []
     try:
         if not args.skip_reference:
