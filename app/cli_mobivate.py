@@ -17,7 +17,7 @@ from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateRefused, MobivateUnavailable
 from app.services.mobivate_client import mobivate_client, mobivate_http_client
 from app.services.registration_attempt import register_now
-from app.services.registration_status import mask_webhook_url
+from app.services.registration_status import account_fingerprint, mask_webhook_url
 from app.services.webhook_secret import resolve_webhook_secret, webhook_urls
 
 OK, REFUSED, MISSING_SETTING, UNREACHABLE = 0, 1, 2, 3
@@ -61,8 +61,11 @@ async def register_webhooks(
             engine, configured.get_secret_value() if configured else None
         )
         targets = webhook_urls(settings.public_base_url, secret)
+        account = account_fingerprint(settings)
+        assert account is not None
         async with mobivate_http_client(settings, transport) as http:
-            outcomes = await register_now(engine, _client(settings, http), targets)
+            client = _client(settings, http)
+            outcomes = await register_now(engine, client, targets, account)
     finally:
         await engine.dispose()
     for outcome in outcomes:

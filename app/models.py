@@ -187,6 +187,9 @@ class WebhookRegistration(Base):
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     mobivate_message: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Which Mobivate account `url` was registered with: a fingerprint of MOBIVATE_BASE_URL and
+    # MOBIVATE_API_KEY (see app/services/registration_status.py), never the key itself.
+    account: Mapped[str | None] = mapped_column(String(32))
 
 
 class Optout(Base):

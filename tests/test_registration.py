@@ -292,3 +292,28 @@ async def test_restart_after_a_refused_key_tries_at_once(
     async for running in start_app(fixed, mobivate_transport=fake.transport()):
         await wait_until_done(running)
         assert set((await states(running.client)).values()) == {"registered"}
+
+
+async def test_a_new_api_key_registers_again_within_the_fresh_window(
+    database_url: str, fake: FakeMobivate
+) -> None:
+    async for running in start_app(
+        registration_settings(database_url), mobivate_transport=fake.transport()
+    ):
+        await wait_until_done(running)
+    fake.api_key = "key-of-another-account"
+    other = registration_settings(database_url, mobivate_api_key="key-of-another-account")
+
+    passive = other.model_copy(update={"register_webhooks": False})
+    async for running in start_app(passive, mobivate_transport=fake.transport()):
+        body = (await running.client.get("/api/v1/registrations")).json()
+    assert {(i["state"], i["current"]) for i in body["registrations"]} == {("registered", False)}
+
+    async for running in start_app(other, mobivate_transport=fake.transport()):
+        await wait_until_done(running)
+        body = (await running.client.get("/api/v1/registrations")).json()
+    calls = registration_calls(fake)
+    assert len(calls) == 6
+    assert {c.headers["authorization"] for c in calls[3:]} == {"Bearer key-of-another-account"}
+    assert {(i["state"], i["current"]) for i in body["registrations"]} == {("registered", True)}
+    assert "key-of-another-account" not in str(body)

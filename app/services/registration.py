@@ -64,6 +64,7 @@ class WebhookRegistrar:
         engine: AsyncEngine,
         client: MobivateClient,
         targets: dict[WebhookKind, str],
+        account: str,
         *,
         backoff_initial: float,
         backoff_max: float,
@@ -74,6 +75,7 @@ class WebhookRegistrar:
         self._engine = engine
         self._client = client
         self._targets = targets
+        self._account = account
         self._initial = backoff_initial
         self._max = max(backoff_max, backoff_initial)
         self._fresh = timedelta(seconds=fresh_seconds)
@@ -88,10 +90,12 @@ class WebhookRegistrar:
     def from_settings(
         cls, settings: Settings, engine: AsyncEngine, client: MobivateClient, plan: RegistrationPlan
     ) -> "WebhookRegistrar":
+        assert plan.account is not None
         return cls(
             engine,
             client,
             plan.targets,
+            plan.account,
             backoff_initial=settings.registration_backoff_initial_seconds,
             backoff_max=settings.registration_backoff_max_seconds,
             fresh_seconds=settings.registration_fresh_seconds,
@@ -127,6 +131,7 @@ class WebhookRegistrar:
                 self._engine,
                 kind,
                 url,
+                self._account,
                 now=now,
                 lease_until=now + self._lease,
                 started_at=self._started_at,
@@ -204,7 +209,7 @@ class WebhookRegistrar:
         now = self._clock()
         if row is None:
             return self._initial
-        if row.is_fresh(url, now - self._fresh):
+        if row.is_fresh(url, self._account, now - self._fresh):
             self._done.add(kind)
             logger.info(
                 "the %s webhook is already registered (%s at %s); not registering it again",

@@ -61,7 +61,7 @@ async def record(engine: AsyncEngine, outcome: Outcome, next_attempt_at: datetim
 
 
 async def register_now(
-    engine: AsyncEngine, client: MobivateClient, targets: dict[WebhookKind, str]
+    engine: AsyncEngine, client: MobivateClient, targets: dict[WebhookKind, str], account: str
 ) -> list[Outcome]:
     """Register each kind once, now, whatever the table says, and record each outcome. Stops at
     the first kind Mobivate could not be reached for."""
@@ -73,6 +73,7 @@ async def register_now(
             engine,
             kind,
             url,
+            account,
             now=now,
             lease_until=now + timedelta(seconds=60),
             started_at=None,

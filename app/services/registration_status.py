@@ -3,6 +3,7 @@
 The registered URLs carry the webhook secret; everything shown from here has it masked.
 """
 
+import hashlib
 from datetime import datetime
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ class RegistrationPlan(BaseModel):
 
     targets: dict[WebhookKind, str]
     reason: str | None
+    account: str | None
 
     @property
     def enabled(self) -> bool:
@@ -44,7 +46,17 @@ def plan_registration(settings: Settings, secret: str) -> RegistrationPlan:
         reason = f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set"
     else:
         reason = None
-    return RegistrationPlan(targets=targets, reason=reason)
+    return RegistrationPlan(targets=targets, reason=reason, account=account_fingerprint(settings))
+
+
+def account_fingerprint(settings: Settings) -> str | None:
+    """Names the Mobivate account registrations are made with, so that a new API key or API
+    address registers again: the first 16 hex digits of SHA-256 over MOBIVATE_BASE_URL and
+    MOBIVATE_API_KEY (a long random key cannot be recovered from it)."""
+    if settings.mobivate_api_key is None:
+        return None
+    material = f"{settings.mobivate_base_url}\n{settings.mobivate_api_key.get_secret_value()}"
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
 def mask_webhook_url(url: str) -> str:
@@ -61,7 +73,10 @@ KindState = Literal["pending", "registered", "failed", "unauthorized", "disabled
 class KindStatus(BaseModel):
     kind: WebhookKind
     url: str | None = Field(description="The URL registered or being registered, secret masked")
-    current: bool = Field(description="Whether `url` is the URL this instance would register now")
+    current: bool = Field(
+        description="Whether `url` is the URL this instance would register now, with the same "
+        "MOBIVATE_BASE_URL and MOBIVATE_API_KEY"
+    )
     state: KindState = Field(
         description="pending (not yet accepted), registered, failed (will retry), unauthorized "
         "(the API key was refused; retried slowly), disabled (registration is off and never ran)"
@@ -111,7 +126,7 @@ async def registration_status(
             KindStatus(
                 kind=kind,
                 url=mask_webhook_url(row.url),
-                current=row.url == target,
+                current=row.url == target and row.account == plan.account,
                 state=row.state,
                 attempts=row.attempts,
                 last_attempt_at=row.last_attempt_at,

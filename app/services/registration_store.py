@@ -32,12 +32,14 @@ class Registration:
     last_status_code: int | None
     mobivate_message: str | None
     updated_at: datetime
+    account: str | None
 
-    def is_fresh(self, url: str, fresh_since: datetime) -> bool:
-        """Registered with `url` at or after `fresh_since`."""
+    def is_fresh(self, url: str, account: str, fresh_since: datetime) -> bool:
+        """Registered with `url`, for `account`, at or after `fresh_since`."""
         return (
             self.state == "registered"
             and self.url == url
+            and self.account == account
             and self.last_success_at is not None
             and self.last_success_at >= fresh_since
         )
@@ -62,6 +64,7 @@ async def claim(
     engine: AsyncEngine,
     kind: WebhookKind,
     url: str,
+    account: str,
     *,
     now: datetime,
     lease_until: datetime,
@@ -77,6 +80,8 @@ async def claim(
         fresh = and_(
             R.state == "registered",
             R.url == url,
+            R.account.is_not(None),
+            R.account == account,
             R.last_success_at.is_not(None),
             R.last_success_at >= fresh_since,
         )
@@ -89,15 +94,17 @@ async def claim(
             R.next_attempt_at.is_not(None), R.next_attempt_at > now, R.updated_at >= started_at
         )
         conditions.append(~backing_off)
-    new_round = or_(R.url != url, R.state == "registered")
-    if started_at is not None:
-        new_round = or_(new_round, R.updated_at < started_at)
+    # A new URL or account, or renewing a registration: a new round, shown as pending. A retry
+    # keeps showing the outcome of the attempt before it until this one ends.
+    changed = or_(R.url != url, R.account.is_(None), R.account != account, R.state == "registered")
+    new_round = changed if started_at is None else or_(changed, R.updated_at < started_at)
     statement = (
         update(R)
         .where(*conditions)
         .values(
             url=url,
-            state="pending",
+            account=account,
+            state=case((changed, "pending"), else_=R.state),
             attempts=case((new_round, 1), else_=R.attempts + 1),
             last_attempt_at=now,
             claimed_until=lease_until,
