@@ -7,8 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db import create_engine
 from app.mobivate.fake import FakeMobivate
 from app.models import Receipt
 from tests.conftest import WEBHOOK_SECRET, count_rows
@@ -218,3 +220,60 @@ async def test_many_receipts_at_once_end_in_the_right_status(harness: Harness) -
     assert all(r.status_code == 200 for r in responses)
     for m in messages:
         assert (await harness.message(m["id"]))["status"] == "DELIVERED"
+
+
+class ReceiptStoredMeanwhile(httpx.AsyncBaseTransport):
+    """While Mobivate's answer is on its way, another connection is storing a receipt for the
+    message (without our reference) and commits only a little later."""
+
+    def __init__(self, fake: FakeMobivate, engine: AsyncEngine) -> None:
+        self._fake = fake
+        self._inner = fake.transport()
+        self._engine = engine
+        self.committed: asyncio.Task[None] | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.url.path == "/send/single":
+            started = asyncio.Event()
+            self.committed = asyncio.create_task(self._store(self._fake.sent[-1].id, started))
+            await started.wait()
+        return response
+
+    async def _store(self, mobivate_id: str, started: asyncio.Event) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(Receipt).values(
+                    source="webhook",
+                    dedupe_key=f"meanwhile-{mobivate_id}",
+                    received_at=at(1),
+                    event_at=at(1),
+                    delivery_message_id=mobivate_id,
+                    message_id_norm=mobivate_id,
+                    status="DELIVERED",
+                    status_code=1,
+                )
+            )
+            started.set()
+            await asyncio.sleep(0.2)
+
+
+async def test_receipt_committed_while_the_answer_is_recorded_is_not_missed(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    transports: list[ReceiptStoredMeanwhile] = []
+
+    def wrap(fake: FakeMobivate) -> httpx.AsyncBaseTransport:
+        transports.append(ReceiptStoredMeanwhile(fake, engine))
+        return transports[0]
+
+    try:
+        async with sending_app(sending_settings(database_url), wrap=wrap) as harness:
+            message = await sent_message(harness)
+            assert transports[0].committed is not None
+            await transports[0].committed
+            stored = await harness.message(message["id"])
+    finally:
+        await engine.dispose()
+    assert stored["status"] == "DELIVERED"

@@ -11,9 +11,11 @@ only ever moves a message's status key forward, so concurrent writers cannot mak
 Everything here runs inside the caller's transaction with a fixed number of statements per call,
 whatever the number of events: it is on the webhook hot path (an after-store hook of the ingest
 writer). A receipt that matches nothing stays unlinked; it is linked when the message's Mobivate
-id is recorded (`link_orphans`). On PostgreSQL an advisory lock makes those two meet: storing
-receipts holds it shared, recording an id holds it exclusively, so whichever commits second sees
-the other's rows. SQLite runs one writer at a time and needs no lock.
+id is recorded (`link_orphans`). The two must meet whichever commits first, at no cost to the hot
+path: the transaction recording an id first takes `receipts` in SHARE mode
+(`wait_for_receipt_writers`), which waits for every transaction that is inserting receipts (they
+hold ROW EXCLUSIVE) and holds back new ones until it commits. So a receipt stored earlier is seen
+by `link_orphans`, and one stored later finds the id. SQLite runs one writer at a time: no lock.
 """
 
 from collections import defaultdict
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, or_, select, text
+from sqlalchemy import Table, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import utcnow
@@ -44,7 +46,7 @@ RECEIPTS: Table = Receipt.__table__  # type: ignore[assignment]
 INCOMING: Table = IncomingMessage.__table__  # type: ignore[assignment]
 CLICKS: Table = Click.__table__  # type: ignore[assignment]
 
-LINK_LOCK_ID = 727_274_004
+RECEIPT_WRITERS_WAIT_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +95,11 @@ def _compatible(known: str | None, reported: str | None) -> bool:
     return known is None or reported is None or known == reported
 
 
-async def hold_link_lock(conn: AsyncConnection, *, exclusive: bool) -> None:
-    if conn.dialect.name != "postgresql":
-        return
-    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-    await conn.execute(text(f"SELECT {function}(:lock_id)"), {"lock_id": LINK_LOCK_ID})
+async def wait_for_receipt_writers(conn: AsyncConnection) -> bool:
+    """Call first in a transaction that records Mobivate ids, before `link_orphans`. False when
+    the wait timed out (e.g. behind a VACUUM): linking then may miss a receipt stored at the same
+    moment, which reconciliation links later."""
+    return await delivery_sql.lock_receipts(conn, RECEIPT_WRITERS_WAIT_SECONDS)
 
 
 async def after_store(conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
@@ -116,7 +118,6 @@ async def after_store(conn: AsyncConnection, events: Sequence[StoredEvent]) -> N
             _add(references, row["client_ref"])
     if not norms and not references:
         return
-    await hold_link_lock(conn, exclusive=False)
     candidates = await find_messages(conn, norms, references)
     if not candidates:
         return

@@ -2,18 +2,22 @@
 
 PostgreSQL gets one statement per step whatever the number of rows: values travel as one array
 per column (`= ANY(:array)`, `FROM unnest(...)`), so the SQL text never changes, the driver
-prepares it once per connection, and each step is a single round trip. Rows of messages are
+prepares it once per connection, and each step is a single round trip. With asyncpg the statements
+go straight to the driver connection (inside the caller's transaction): on the webhook hot path
+SQLAlchemy's per-statement work would cost more than the database does. Rows of messages are
 locked in id order first, so two writers moving overlapping messages cannot deadlock.
 SQLite runs in-process: the same steps are plain statements executed with many parameter sets.
 """
 
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from asyncpg import Connection as AsyncpgConnection  # type: ignore[import-untyped]
 from sqlalchemy import (
     Table,
     and_,
-    any_,
     bindparam,
     func,
     or_,
@@ -21,8 +25,9 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import TextClause
 
 from app.db import UTCDateTime
 from app.models import OutboundMessage
@@ -41,30 +46,75 @@ def _is_postgresql(conn: AsyncConnection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
+@dataclass(frozen=True, slots=True)
+class _PgSql:
+    """One PostgreSQL statement: as SQLAlchemy text (:name) and as asyncpg SQL ($n)."""
+
+    clause: TextClause
+    asyncpg_sql: str
+    names: tuple[str, ...]
+
+
+def _pg(source: str) -> _PgSql:
+    names: list[str] = []
+
+    def placeholder(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return _PgSql(text(source), re.sub(r":([a-z_]+)", placeholder, source), tuple(names))
+
+
+async def _pg_run(conn: AsyncConnection, sql: _PgSql, values: Mapping[str, Any]) -> list[Any]:
+    driver = (await conn.get_raw_connection()).driver_connection
+    if isinstance(driver, AsyncpgConnection):
+        records = await driver.fetch(sql.asyncpg_sql, *[values[name] for name in sql.names])
+        return [tuple(record) for record in records]
+    result = await conn.execute(sql.clause, dict(values))
+    return list(result.all()) if result.returns_rows else []
+
+
+async def lock_receipts(conn: AsyncConnection, timeout_seconds: float) -> bool:
+    """`LOCK TABLE receipts IN SHARE MODE` on PostgreSQL, giving up after the timeout (the
+    transaction goes on either way); nothing to do on SQLite."""
+    if not _is_postgresql(conn):
+        return True
+    try:
+        async with conn.begin_nested():
+            milliseconds = max(1, int(timeout_seconds * 1000))
+            await conn.execute(text(f"SET LOCAL lock_timeout = {milliseconds}"))
+            await conn.execute(text("LOCK TABLE receipts IN SHARE MODE"))
+            await conn.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
+    except OperationalError:
+        return False
+    return True
+
+
+_PG_FIND = _pg(
+    "SELECT id, mobivate_id_norm, reference, mobivate_batch_id_norm FROM outbound_messages "
+    "WHERE mobivate_id_norm = ANY(CAST(:norms AS text[])) "
+    "OR reference = ANY(CAST(:refs AS text[]))"
+)
+
+
 async def find_messages(
     conn: AsyncConnection, norms: list[str], references: list[str]
 ) -> list[tuple[int, str | None, str, str | None]]:
     """Messages whose Mobivate id is among `norms` or whose reference is among `references`."""
     if _is_postgresql(conn):
-        text_array = ARRAY(MESSAGES.c.reference.type)
-        condition = or_(
-            MESSAGES.c.mobivate_id_norm == any_(bindparam("norms", norms, type_=text_array)),
-            MESSAGES.c.reference == any_(bindparam("refs", references, type_=text_array)),
-        )
-    else:
-        condition = or_(
-            MESSAGES.c.mobivate_id_norm.in_(norms), MESSAGES.c.reference.in_(references)
-        )
+        return await _pg_run(conn, _PG_FIND, {"norms": norms, "refs": references})
+    condition = or_(MESSAGES.c.mobivate_id_norm.in_(norms), MESSAGES.c.reference.in_(references))
     rows = await conn.execute(select(*_MESSAGE_COLUMNS).where(condition))
     return [(row[0], row[1], row[2], row[3]) for row in rows.all()]
 
 
-_PG_LINKS: dict[str, Any] = {}
+_PG_LINKS: dict[str, _PgSql] = {}
 
 
-def _pg_link(table_name: str) -> Any:
+def _pg_link(table_name: str) -> _PgSql:
     if table_name not in _PG_LINKS:
-        _PG_LINKS[table_name] = text(
+        _PG_LINKS[table_name] = _pg(
             f"UPDATE {table_name} AS t SET outbound_message_id = v.message_id "  # noqa: S608 (our table)
             "FROM unnest(CAST(:event_ids AS bigint[]), CAST(:message_ids AS bigint[])) "
             "AS v(event_id, message_id) WHERE t.id = v.event_id"
@@ -77,7 +127,8 @@ async def set_links(conn: AsyncConnection, table: Table, pairs: Sequence[tuple[i
     if not pairs:
         return
     if _is_postgresql(conn):
-        await conn.execute(
+        await _pg_run(
+            conn,
             _pg_link(table.name),
             {"event_ids": [p[0] for p in pairs], "message_ids": [p[1] for p in pairs]},
         )
@@ -91,7 +142,7 @@ async def set_links(conn: AsyncConnection, table: Table, pairs: Sequence[tuple[i
 
 
 # The new status must have a greater key (rank, time, receipt id) than the current one.
-_PG_APPLY = text(
+_PG_APPLY = _pg(
     """
 UPDATE outbound_messages AS m SET
     status = v.status, status_code = v.status_code, status_at = v.status_at,
@@ -113,7 +164,9 @@ WHERE m.id = v.id AND (
 )
 """
 )
-_PG_LOCK = text("SELECT id FROM outbound_messages WHERE id = ANY(:ids) ORDER BY id FOR UPDATE")
+_PG_LOCK_ROWS = _pg(
+    "SELECT id FROM outbound_messages WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR UPDATE"
+)
 
 _KEY_IS_HIGHER = or_(
     MESSAGES.c.status_receipt_id.is_(None),
@@ -176,7 +229,7 @@ async def apply_statuses(conn: AsyncConnection, updates: Sequence[Mapping[str, A
         await conn.execute(_APPLY, list(updates))
         return
     ids = [u["s_id"] for u in updates]
-    await conn.execute(_PG_LOCK, {"ids": ids})
+    await _pg_run(conn, _PG_LOCK_ROWS, {"ids": ids})
     values: dict[str, Any] = {name: [u[key] for u in updates] for name, key in _FIELDS.items()}
     values["now"] = updates[0]["s_now"]
-    await conn.execute(_PG_APPLY, values)
+    await _pg_run(conn, _PG_APPLY, values)

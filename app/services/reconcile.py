@@ -33,8 +33,8 @@ from app.services.delivery import (
     LinkedReceipt,
     MessageRef,
     apply_receipts,
-    hold_link_lock,
     link_orphans,
+    wait_for_receipt_writers,
 )
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ async def reconcile(
         after_id = page[-1].id
         report.examined += len(page)
         async with engine.begin() as conn:
-            await hold_link_lock(conn, exclusive=True)
+            await wait_for_receipt_writers(conn)
             report.linked += await link_orphans(conn, page)
             open_ids = await _still_open(conn, [m.id for m in page])
         lookups = [m for m in page if m.id in open_ids and m.mobivate_id_norm]

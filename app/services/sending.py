@@ -36,7 +36,7 @@ from app.mobivate.errors import (
 from app.mobivate.models import SingleMessage, normalise_id
 from app.phone import mask_msisdn
 from app.schemas.sending import SendMessageRequest
-from app.services.delivery import MESSAGES, MessageRef, hold_link_lock, link_orphans
+from app.services.delivery import MESSAGES, MessageRef, link_orphans, wait_for_receipt_writers
 from app.services.idempotency import Attempt, Idempotency, Reply
 from app.services.message_views import load_message, message_json
 from app.services.optouts import OPTOUTS, is_opted_out
@@ -251,7 +251,7 @@ async def _record_accepted(
     norm = normalise_id(mobivate_id)
     now = utcnow()
     async with engine.begin() as conn:
-        await hold_link_lock(conn, exclusive=True)
+        await wait_for_receipt_writers(conn)
         await conn.execute(
             update(MESSAGES)
             .where(MESSAGES.c.id == message_id)
