@@ -20,6 +20,7 @@ their time columns); totals are the sums, except unique clickers, counted over t
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, case, func, select
@@ -119,7 +120,7 @@ def _add_messages(
             values = sorted_runs[0]
         else:
             # Each run is ascending already, which Python's sort merges in linear time.
-            values = sorted(value for run in sorted_runs for value in run)
+            values = sorted(chain.from_iterable(sorted_runs))
         _figures(into, key).median_seconds_to_delivery = _median(values)
 
 

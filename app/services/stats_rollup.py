@@ -125,16 +125,7 @@ async def hour_figures(
             )
         ).scalars()
     )
-    kept: dict[datetime, HourFigures] = {}
-    # The delivery times as JSON text, decoded here with orjson: much faster for many rows.
-    seconds = cast(HOURS.c.delivery_seconds, Text).label("seconds")
-    columns = [HOURS.c[name] for name in ("hour", "sent", "delivered", "failed", "pending")]
-    for row in await conn.execute(
-        select(*columns, seconds).where(HOURS.c.hour >= first, HOURS.c.hour < last)
-    ):
-        if row.hour not in dirty:
-            times = orjson.loads(row.seconds)
-            kept[row.hour] = HourFigures(row.sent, row.delivered, row.failed, row.pending, times)
+    kept = await _kept(conn, first, last, dirty)
     missing, hour = [], first
     while hour < last:
         if hour not in kept:
@@ -143,6 +134,36 @@ async def hour_figures(
     ranges = [(since, first), *merge_hours(missing), (last, until)]
     live = await from_messages(conn, [(start, end) for start, end in ranges if start < end])
     return {**kept, **live}
+
+
+# Kept hours already decoded, by (hour, computed_at): a recomputed hour has a new computed_at.
+_DECODED: dict[tuple[datetime, datetime], HourFigures] = {}
+_DECODED_MAX = 20_000
+
+
+async def _kept(
+    conn: AsyncConnection, first: datetime, last: datetime, dirty: set[datetime]
+) -> dict[datetime, HourFigures]:
+    """Kept hours in [first, last) that are not dirty; delivery times are read (and decoded)
+    only for hours this process has not decoded in the same version before."""
+    window = [HOURS.c.hour >= first, HOURS.c.hour < last]
+    versions = (await conn.execute(select(HOURS.c.hour, HOURS.c.computed_at).where(*window))).all()
+    wanted = [(hour, at) for hour, at in versions if hour not in dirty]
+    unknown = [hour for hour, at in wanted if (hour, at) not in _DECODED]
+    if unknown:
+        # The delivery times as JSON text, decoded here with orjson: much faster for many rows.
+        seconds = cast(HOURS.c.delivery_seconds, Text).label("seconds")
+        names = ("hour", "computed_at", "sent", "delivered", "failed", "pending")
+        rows = await conn.execute(
+            select(*(HOURS.c[name] for name in names), seconds).where(HOURS.c.hour.in_(unknown))
+        )
+        if len(_DECODED) > _DECODED_MAX:
+            _DECODED.clear()
+        for row in rows:
+            times = orjson.loads(row.seconds)
+            figures = HourFigures(row.sent, row.delivered, row.failed, row.pending, times)
+            _DECODED[(row.hour, row.computed_at)] = figures
+    return {hour: _DECODED[(hour, at)] for hour, at in wanted if (hour, at) in _DECODED}
 
 
 async def refresh(engine: AsyncEngine, now: datetime | None = None) -> int:
