@@ -44,6 +44,7 @@ from app.services.ingest import IngestWriter
 logger = logging.getLogger(__name__)
 
 SETTLE_SECONDS = 0.2
+_FIRST_SETTLE_TRIES = 20
 _LOCK_TIMEOUT = "50ms"
 _PRUNE_EVERY = 600.0
 _PRUNE_CHUNK = 5000
@@ -56,6 +57,7 @@ class FeedWatcher:
         self._poll = poll_seconds
         self._retention = timedelta(hours=retention_hours)
         self.horizon = 0
+        self._settled = False
         # Since when writers have kept the lock held (None: the last check got it).
         self._busy_since: float | None = None
         self._wake = asyncio.Event()
@@ -84,7 +86,11 @@ class FeedWatcher:
         """While a reader is open: listen, check the horizon, and give it a current value."""
         self._subscribers += 1
         try:
-            await self.refresh()
+            # A reader starting "from now" needs a horizon that has been settled at least once.
+            for _ in range(_FIRST_SETTLE_TRIES):
+                await self.refresh(force=not self._settled)
+                if self._settled:
+                    break
             self.wake()
             yield
         finally:
@@ -100,10 +106,15 @@ class FeedWatcher:
                 await advanced.wait()
         return self.horizon > position
 
-    async def refresh(self) -> int:
+    async def refresh(self, *, force: bool = False) -> int:
         async with self._lock:
             async with self._engine.connect() as conn:
-                top = await (self._settled_top(conn) if self._postgres else self._top(conn))
+                if self._postgres:
+                    top = await self._settled_top(conn, force)
+                else:
+                    top = await self._top(conn)
+            if top is not None:
+                self._settled = True
             if top is not None and top > self.horizon:
                 self.horizon = top
                 advanced, self._advanced = self._advanced, asyncio.Event()
@@ -114,14 +125,15 @@ class FeedWatcher:
     async def _top(conn: AsyncConnection) -> int:
         return int(await conn.scalar(select(func.max(FEED.c.id))) or 0)
 
-    async def _settled_top(self, conn: AsyncConnection) -> int | None:
+    async def _settled_top(self, conn: AsyncConnection, force: bool) -> int | None:
         """The greatest id, read while no writer is between taking ids and committing; None
         if writers kept the lock."""
         key = {"key": FEED_LOCK}
         async with conn.begin() as transaction:
             got = await conn.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), key)
             now = time.monotonic()
-            if not got and self._busy_since is not None and now - self._busy_since > SETTLE_SECONDS:
+            waited = self._busy_since is not None and now - self._busy_since > SETTLE_SECONDS
+            if not got and (force or waited):
                 await conn.execute(text(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'"))
                 try:
                     await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), key)
