@@ -73,7 +73,7 @@ async def send_incoming(client: httpx.AsyncClient, payload: Any) -> httpx.Respon
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], *, within: float = 5.0, what: str = "condition"
+    check: Callable[[], Awaitable[bool]], *, within: float = 15.0, what: str = "condition"
 ) -> float:
     """Seconds until `check()` held; fails the test after `within` seconds."""
     started = time.perf_counter()
