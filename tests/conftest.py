@@ -118,6 +118,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "webhook_secret": WEBHOOK_SECRET,
         "api_tokens": API_TOKEN,
         "log_level": "DEBUG",
+        "environment": "development",
         "spool_dir": SPOOL_ROOT / uuid.uuid4().hex,
         "spool_drain_interval_seconds": 0.05,
     }
