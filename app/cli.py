@@ -153,7 +153,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_mobivate_commands(commands)
     add_optout_commands(commands)
     add_reconcile_command(commands)
-
     return parser
 
 
