@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 from pydantic import ValidationError
 
@@ -110,6 +111,46 @@ def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db import create_engine
+    from app.services.purge import purge_before
+
+    cutoff = datetime.now(UTC) - args.older_than
+
+    def progress(table: str, deleted: int) -> None:
+        print(f"... {table}: {deleted} deleted", file=sys.stderr)
+
+    async def run() -> dict[str, int]:
+        engine = create_engine(settings.database_url)
+        try:
+            return await purge_before(engine, cutoff, progress=progress)
+        finally:
+            await engine.dispose()
+
+    try:
+        deleted = asyncio.run(run())
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"purge failed: database error ({type(exc).__name__})", file=sys.stderr)
+        return 4
+    print(f"purged what was received before {cutoff.isoformat(timespec='seconds')}:")
+    for table, count in deleted.items():
+        print(f"  {table}: {count}")
+    return 0
+
+
+def _retention(value: str) -> timedelta:
+    from app.services.reconcile import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mobivate-hooks",
@@ -153,6 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_mobivate_commands(commands)
     add_optout_commands(commands)
     add_reconcile_command(commands)
+
+    purge = commands.add_parser(
+        "purge",
+        help="delete raw webhook bodies and webhook events older than a retention period",
+        description="Deletes kept webhook bodies, receipts, incoming messages and clicks "
+        "received before now minus --older-than. Opt-out state and history, sent messages and "
+        "batches are kept. Exit 0 done, 2 bad argument, 4 database error.",
+    )
+    purge.add_argument(
+        "--older-than", type=_retention, required=True, help="retention, e.g. 90d, 12h, 30m"
+    )
+    purge.set_defaults(handler=cmd_purge)
     return parser
 
 
