@@ -21,6 +21,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.delivery_status import STATUS_CODES
 from app.mobivate.fake.api import MobivateApi
 from app.mobivate.fake.control import FakeControl
 from app.mobivate.fake.gate import Gate
@@ -32,7 +33,6 @@ from app.mobivate.fake.payloads import (
     receipt_payload,
 )
 from app.mobivate.fake.records import (
-    STATUS_CODES,
     FakeMessage,
     NoWebhook,
     OptoutEntry,

@@ -7,31 +7,6 @@ from typing import Any, Literal
 
 from app.sms_text import analyse
 
-# Delivery status list of Mobivate's receipt documentation (codes 13-16, 23, 25-27 are unused).
-STATUS_CODES: dict[str, int] = {
-    "DELIVERED": 1,
-    "ACCEPTED": 2,
-    "EXPIRED": 3,
-    "DELETED": 4,
-    "UNDELIVERABLE": 5,
-    "UNKNOWN": 6,
-    "REJECTED": 7,
-    "INTERIM_QUEUED": 8,
-    "INTERIM_ACKNOWLEDGED": 9,
-    "RETRY": 10,
-    "FAILED_NACK": 11,
-    "FAILED_NOROUTE": 12,
-    "FAILED_INSUFFICIENT_CREDIT": 17,
-    "FAILED_ORIGINATOR_RECIPIENT_EQUAL": 18,
-    "FAILED_RECIPIENT_BLACKLISTED": 19,
-    "FAILED_ORIGINATOR_REJECTED": 20,
-    "FAILED_ROUTE_INVALID": 21,
-    "FAILED_LIMITS_EXCEEDED": 22,
-    "FAILED_EXHAUSTED": 24,
-    "FAILED_INTERNAL_ERROR": 28,
-    "FAILED_UNKNOWN": 29,
-}
-
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
