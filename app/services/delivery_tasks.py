@@ -2,12 +2,12 @@
 clicks to sent messages, and (with RECONCILE_INTERVAL_MINUTES > 0) periodic reconciliation."""
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.background import cancel_and_wait
 from app.config import Settings
 from app.mobivate.client import MobivateClient
 from app.services import delivery
@@ -24,9 +24,7 @@ class DeliveryTasks:
     async def stop(self) -> None:
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
         self._task = None
 
 

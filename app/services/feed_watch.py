@@ -37,6 +37,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.background import cancel_and_wait
 from app.db import utcnow
 from app.services.feed import CHANNEL, FEED, FEED_LOCK, after_store
 from app.services.ingest import IngestWriter
@@ -75,9 +76,7 @@ class FeedWatcher:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         await self._unlisten()
 

@@ -22,6 +22,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.background import cancel_and_wait
 from app.db import utcnow
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateError
@@ -176,9 +177,7 @@ class PeriodicOptoutSync:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while True:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.background import cancel_and_wait
 from app.config import Settings
 from app.metrics import SPOOL_BYTES, SPOOL_ENTRIES, SPOOL_OLDEST_AGE, SPOOL_REPLAYED
 from app.models import WebhookRequest
@@ -57,10 +58,7 @@ class OutageSpool:
         self._task = asyncio.create_task(self._run(), name="spool-drain")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         for spool in [*self._orphans, self._own]:
             await spool.close()
 

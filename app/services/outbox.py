@@ -29,6 +29,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.background import cancel_and_wait
 from app.db import utcnow
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateAuthError, MobivateRefused, MobivateUnavailable
@@ -98,8 +99,7 @@ class OutboxWorker:
         try:
             await asyncio.wait_for(asyncio.shield(task), self._stop_grace)
         except TimeoutError:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while not self._stopping:

@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.background import cancel_and_wait
 from app.config import Settings
 from app.db import utcnow
 from app.mobivate.client import MobivateClient
@@ -238,8 +239,7 @@ class BackgroundRegistration:
     async def stop(self) -> None:
         if self.task is None:
             return
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
+        await cancel_and_wait(self.task)
 
 
 def start_registration(

@@ -15,7 +15,6 @@ it saw in the same snapshot. SQLite computes every hour from the messages.
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from sqlalchemy import Table, Text, and_, case, cast, delete, func, or_, select,
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.background import cancel_and_wait
 from app.db import utcnow
 from app.delivery_status import DELIVERED
 from app.models import OutboundMessage, StatsDirtyHour, StatsHour
@@ -245,10 +245,7 @@ class RollupTask:
             self._task = asyncio.create_task(self._run(), name="stats-rollup")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:
