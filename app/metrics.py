@@ -35,20 +35,6 @@ WEBHOOK_EVENTS = Counter(
     "throttled, spooled, unavailable)",
     ["kind", "outcome"],
 )
-REGISTRATION_STATE = Gauge(
-    "webhook_registration_registered",
-    "1 when the webhook of this kind is registered at Mobivate, else 0",
-    ["kind"],
-    multiprocess_mode="livemax",
-)
-OUTBOX_DEPTH = Gauge(
-    "outbox_pending", "Pushes to Mobivate waiting to be delivered", multiprocess_mode="livemax"
-)
-OUTBOX_OLDEST_AGE = Gauge(
-    "outbox_oldest_pending_age_seconds",
-    "Age of the oldest push to Mobivate still waiting",
-    multiprocess_mode="livemax",
-)
 SPOOL_ENTRIES = Gauge(
     "spool_entries",
     "Webhook requests in the outage spool, waiting for the database",
@@ -67,17 +53,26 @@ SPOOL_REPLAYED = Counter(
 )
 MOBIVATE_CALLS = Counter(
     "mobivate_calls_total",
-    "Calls to the Mobivate API by operation and outcome",
+    "HTTP calls to the Mobivate API (each retry counts) by operation and outcome (ok, refused, "
+    "unauthorized, opted_out, unavailable, timeout, unreachable, bad_response)",
     ["operation", "outcome"],
 )
 MOBIVATE_LATENCY = Histogram(
-    "mobivate_call_duration_seconds", "Mobivate API call latency by operation", ["operation"]
+    "mobivate_call_duration_seconds",
+    "Mobivate API call latency by operation",
+    ["operation"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 STATUS_TRANSITIONS = Counter(
     "message_status_transitions_total",
-    "Outbound message status changes",
+    "Outbound message status changes, counted when the change commits",
     ["from_status", "to_status"],
 )
+
+
+def observe_mobivate_call(operation: str, outcome: str, seconds: float) -> None:
+    MOBIVATE_CALLS.labels(operation, outcome).inc()
+    MOBIVATE_LATENCY.labels(operation).observe(seconds)
 
 
 def render() -> tuple[bytes, str]:

@@ -196,6 +196,11 @@ async def test_metrics_aggregate_over_two_workers(tmp_path: Path) -> None:
                     text, "webhook_requests_total", kind="receipt", outcome="stored"
                 )
                 assert stored == 40
+                # Database-backed gauges are read at scrape time: once, not once per worker.
+                assert metric_value(text, "database_up") == 1
+                assert [
+                    line for line in text.splitlines() if line.startswith("outbox_pending ")
+                ] == ["outbox_pending 0.0"]
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 30)

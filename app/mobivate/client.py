@@ -8,7 +8,7 @@ otherwise deliver it twice.
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from http import HTTPStatus
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from app.mobivate.errors import (
     MobivateAuthError,
+    MobivateError,
     MobivateOptedOut,
     MobivateRefused,
     MobivateUnavailable,
@@ -47,6 +48,10 @@ _M = TypeVar("_M", bound=BaseModel)
 _JsonBody = Mapping[str, Any]
 _Params = Mapping[str, str | int]
 
+CallObserver = Callable[[str, str, float], None]
+"""Told of every HTTP call: (operation, outcome, seconds). Outcomes: ok, refused, unauthorized,
+opted_out, unavailable (429 or 5xx), timeout, unreachable, bad_response."""
+
 
 class _Acknowledgement(BaseModel):
     message: str = ""
@@ -63,6 +68,7 @@ class MobivateClient:
         retry_attempts: int = 3,
         retry_wait_seconds: float = 0.5,
         retry_max_wait_seconds: float = 5.0,
+        on_call: CallObserver | None = None,
     ) -> None:
         """`retry_attempts` counts every try of a safe call, the first included (1 = no retry)."""
         if retry_attempts < 1:
@@ -75,22 +81,27 @@ class MobivateClient:
         self._retry_wait = retry_wait_seconds
         self._retry_max_wait = retry_max_wait_seconds
         self._delete_optout_path = "/addressbook/optout"
+        self._on_call = on_call
 
     def __repr__(self) -> str:
         return f"MobivateClient(base_url={self._base_url!r})"
 
     async def test_api_key(self) -> None:
-        await self._call("GET", "/auth/test", retry=True)
+        await self._call("test_api_key", "GET", "/auth/test", retry=True)
 
     async def register_webhook(self, kind: WebhookKind, url: str) -> str:
         """Point one notification type at `url`, replacing any URL registered before."""
         if kind not in _WEBHOOK_KINDS:
             raise ValueError(f"unknown webhook kind {kind!r}")
-        data = await self._call("POST", f"/webhooks/{kind}", json={"url": url}, retry=True)
+        data = await self._call(
+            "register_webhook", "POST", f"/webhooks/{kind}", json={"url": url}, retry=True
+        )
         return _parse(_Acknowledgement, data, f"/webhooks/{kind}").message
 
     async def send_single(self, msg: SingleMessage) -> SentMessage:
-        data = await self._call("POST", "/send/single", json=msg.to_wire(), retry=False)
+        data = await self._call(
+            "send_single", "POST", "/send/single", json=msg.to_wire(), retry=False
+        )
         return _parse(SentMessage, data, "/send/single")
 
     async def send_batch(self, batch: BatchRequest) -> SentBatch:
@@ -100,12 +111,14 @@ class MobivateClient:
             raise ValueError(
                 f"a batch holds at most {MAX_BATCH_SIZE} recipients, got {len(batch.recipients)}"
             )
-        data = await self._call("POST", "/send/batch", json=batch.to_wire(), retry=False)
+        data = await self._call(
+            "send_batch", "POST", "/send/batch", json=batch.to_wire(), retry=False
+        )
         return _parse(SentBatch, data, "/send/batch")
 
     async def add_optout(self, mobile: str) -> OptoutRecord:
         path = "/addressbook/optout"
-        data = await self._call("POST", path, json={"mobile": mobile}, retry=True)
+        data = await self._call("add_optout", "POST", path, json={"mobile": mobile}, retry=True)
         return _parse(OptoutRecord, data, path)
 
     async def delete_optout(self, mobile: str) -> OptoutRecord:
@@ -114,12 +127,12 @@ class MobivateClient:
         body = {"mobile": mobile}
         path = self._delete_optout_path
         try:
-            data = await self._call("DELETE", path, json=body, retry=True)
+            data = await self._call("delete_optout", "DELETE", path, json=body, retry=True)
         except MobivateRefused as exc:
             if exc.status_code != HTTPStatus.NOT_FOUND or path == "/optout":
                 raise
             path = "/optout"
-            data = await self._call("DELETE", path, json=body, retry=True)
+            data = await self._call("delete_optout", "DELETE", path, json=body, retry=True)
             self._delete_optout_path = path
         return _parse(OptoutRecord, data, path)
 
@@ -132,12 +145,12 @@ class MobivateClient:
     ) -> list[OptoutRecord]:
         path = "/addressbook/optout"
         params = _search_params(start, end, page, page_size)
-        data = await self._call("GET", path, params=params, retry=True)
+        data = await self._call("list_optouts", "GET", path, params=params, retry=True)
         return _parse_list(OptoutRecord, data, path)
 
     async def get_message(self, message_id: str) -> MessageLog:
         path = f"/message/{quote(message_id, safe='')}"
-        data = await self._call("GET", path, retry=True)
+        data = await self._call("get_message", "GET", path, retry=True)
         return _parse(MessageLog, data, "/message/{id}")
 
     async def search_messages(
@@ -153,11 +166,12 @@ class MobivateClient:
             if direction not in ("MO", "MT"):
                 raise ValueError(f"direction must be 'MO' or 'MT', got {direction!r}")
             params["direction"] = direction
-        data = await self._call("GET", "/message", params=params, retry=True)
+        data = await self._call("search_messages", "GET", "/message", params=params, retry=True)
         return _parse_list(MessageLog, data, "/message")
 
     async def _call(
         self,
+        operation: str,
         method: str,
         path: str,
         *,
@@ -166,7 +180,7 @@ class MobivateClient:
         retry: bool,
     ) -> object:
         if not retry:
-            return await self._request(method, path, json=json, params=params)
+            return await self._request(operation, method, path, json=json, params=params)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._retry_attempts),
             wait=self._backoff,
@@ -175,7 +189,7 @@ class MobivateClient:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._request(method, path, json=json, params=params)
+                return await self._request(operation, method, path, json=json, params=params)
         raise AssertionError("unreachable: tenacity either returns or re-raises")
 
     def _backoff(self, state: RetryCallState) -> float:
@@ -184,6 +198,26 @@ class MobivateClient:
         return min(self._retry_max_wait, doubled + random.uniform(0, self._retry_wait))
 
     async def _request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        json: _JsonBody | None,
+        params: _Params | None,
+    ) -> object:
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await self._exchange(method, path, json=json, params=params)
+        except MobivateError as exc:
+            outcome = _outcome(exc)
+            raise
+        finally:
+            if self._on_call is not None:
+                self._on_call(operation, outcome, time.perf_counter() - started)
+
+    async def _exchange(
         self,
         method: str,
         path: str,
@@ -207,10 +241,13 @@ class MobivateClient:
                 timeout=self._timeout,
             )
         except httpx.TimeoutException as exc:
-            raise MobivateUnavailable(f"Mobivate timed out on {method} {path}") from exc
+            raise MobivateUnavailable(
+                f"Mobivate timed out on {method} {path}", reason="timeout"
+            ) from exc
         except httpx.RequestError as exc:
             raise MobivateUnavailable(
-                f"Mobivate unreachable on {method} {path}: {type(exc).__name__}"
+                f"Mobivate unreachable on {method} {path}: {type(exc).__name__}",
+                reason="unreachable",
             ) from exc
         logger.debug(
             "mobivate %s %s -> %s in %.1f ms",
@@ -236,7 +273,9 @@ class MobivateClient:
             return response.json()
         except ValueError as exc:
             raise MobivateUnavailable(
-                f"Mobivate answered {where} with a body that is not JSON", status_code=status
+                f"Mobivate answered {where} with a body that is not JSON",
+                status_code=status,
+                reason="bad_response",
             ) from exc
 
     def _refusal(self, where: str, response: httpx.Response) -> MobivateRefused:
@@ -264,6 +303,16 @@ class MobivateClient:
         return error_class(status, code, message, path=where)
 
 
+def _outcome(exc: MobivateError) -> str:
+    if isinstance(exc, MobivateUnavailable):
+        return exc.reason
+    if isinstance(exc, MobivateAuthError):
+        return "unauthorized"
+    if isinstance(exc, MobivateOptedOut):
+        return "opted_out"
+    return "refused"
+
+
 def _parse(model: type[_M], data: object, path: str) -> _M:
     try:
         return model.model_validate(data)
@@ -273,7 +322,9 @@ def _parse(model: type[_M], data: object, path: str) -> _M:
 
 def _parse_list(model: type[_M], data: object, path: str) -> list[_M]:
     if not isinstance(data, list):
-        raise MobivateUnavailable(f"Mobivate answered {path} with something other than a list")
+        raise MobivateUnavailable(
+            f"Mobivate answered {path} with something other than a list", reason="bad_response"
+        )
     return [_parse(model, item, path) for item in data]
 
 
@@ -282,7 +333,9 @@ def _unreadable(path: str, exc: ValidationError) -> MobivateUnavailable:
         f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
         for error in exc.errors()[:3]
     )
-    return MobivateUnavailable(f"Mobivate answered {path} with an unexpected body: {problems}")
+    return MobivateUnavailable(
+        f"Mobivate answered {path} with an unexpected body: {problems}", reason="bad_response"
+    )
 
 
 def _search_params(

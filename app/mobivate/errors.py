@@ -13,9 +13,13 @@ class MobivateUnavailable(MobivateError):
     """Mobivate could not be reached or could not answer: connection error, timeout, 5xx, 429,
     or a response that could not be read. Safe calls are retried on this error."""
 
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status_code: int | None = None, reason: str = "unavailable"
+    ) -> None:
+        """`reason`: unavailable (429 or 5xx), timeout, unreachable or bad_response."""
         super().__init__(message)
         self.status_code = status_code
+        self.reason = reason
 
 
 class MobivateRefused(MobivateError):

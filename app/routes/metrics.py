@@ -4,8 +4,9 @@ import hmac
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from app.deps import SettingsDep
+from app.deps import EngineDep, SettingsDep
 from app.metrics import render
+from app.services.state_metrics import render_state_metrics
 
 router = APIRouter(tags=["probes"])
 
@@ -16,7 +17,7 @@ router = APIRouter(tags=["probes"])
     response_class=Response,
     responses={401: {"description": "METRICS_TOKEN is set and the bearer token is wrong"}},
 )
-async def metrics(request: Request, settings: SettingsDep) -> Response:
+async def metrics(request: Request, settings: SettingsDep, engine: EngineDep) -> Response:
     if settings.metrics_token is not None:
         expected = f"Bearer {settings.metrics_token.get_secret_value()}".encode()
         offered = request.headers.get("authorization", "").encode()
@@ -27,4 +28,4 @@ async def metrics(request: Request, settings: SettingsDep) -> Response:
                 headers={"WWW-Authenticate": "Bearer"},
             )
     body, content_type = render()
-    return Response(body, media_type=content_type)
+    return Response(body + await render_state_metrics(engine), media_type=content_type)

@@ -31,10 +31,10 @@ from app.services.send_validation import Outgoing
 from app.services.sending import (
     SendingDisabled,
     failure_detail,
-    local_status,
     message_row,
     mobivate_failure,
     optout_reasons,
+    record_submission,
 )
 
 logger = logging.getLogger(__name__)
@@ -195,26 +195,21 @@ class _BatchSender:
 
     async def _accepted(self, message_ids: list[int], mobivate_batch_id: str) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(MESSAGES)
-                .where(MESSAGES.c.id.in_(message_ids))
-                .values(
-                    **local_status(SUBMITTED, utcnow()),
-                    mobivate_batch_id=mobivate_batch_id,
-                    mobivate_batch_id_norm=normalise_id(mobivate_batch_id),
-                )
+            await record_submission(
+                conn,
+                message_ids,
+                SUBMITTED,
+                utcnow(),
+                mobivate_batch_id=mobivate_batch_id,
+                mobivate_batch_id_norm=normalise_id(mobivate_batch_id),
             )
 
     async def _mark(
         self, message_ids: list[int], outcome: str, status_code: int | None, error: str
     ) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(MESSAGES)
-                .where(MESSAGES.c.id.in_(message_ids))
-                .values(
-                    **local_status(outcome, utcnow()), error_status=status_code, error_message=error
-                )
+            await record_submission(
+                conn, message_ids, outcome, utcnow(), error_status=status_code, error_message=error
             )
 
     async def _finish(

@@ -40,6 +40,7 @@ from app.mobivate.payloads import WebhookKind
 from app.models import Click, IncomingMessage, OutboundMessage, Receipt
 from app.services import delivery_sql
 from app.services.ingest import StoredEvent
+from app.status_transitions import note_transitions
 
 MESSAGES: Table = OutboundMessage.__table__  # type: ignore[assignment]
 RECEIPTS: Table = Receipt.__table__  # type: ignore[assignment]
@@ -214,7 +215,7 @@ async def apply_receipts(
                 "s_now": now,
             }
         )
-    await delivery_sql.apply_statuses(conn, parameters)
+    note_transitions(conn, await delivery_sql.apply_statuses(conn, parameters))
 
 
 _RECEIPT_COLUMNS = (

@@ -162,10 +162,12 @@ WHERE m.id = v.id AND (
     OR (m.status_rank = v.status_rank AND (m.status_at < v.status_at
         OR (m.status_at = v.status_at AND m.status_receipt_id < v.receipt_id)))
 )
+RETURNING m.id, m.status
 """
 )
 _PG_LOCK_ROWS = _pg(
-    "SELECT id FROM outbound_messages WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR UPDATE"
+    "SELECT id, status FROM outbound_messages WHERE id = ANY(CAST(:ids AS bigint[])) "
+    "ORDER BY id FOR UPDATE"
 )
 
 _KEY_IS_HIGHER = or_(
@@ -220,16 +222,27 @@ _FIELDS = {
 }
 
 
-async def apply_statuses(conn: AsyncConnection, updates: Sequence[Mapping[str, Any]]) -> None:
+async def apply_statuses(
+    conn: AsyncConnection, updates: Sequence[Mapping[str, Any]]
+) -> list[tuple[str, str]]:
     """Each update (keys as in `_FIELDS` values, plus "s_now") moves one message's status,
-    unless the message already has a status with a greater key. Sorted by message id."""
+    unless the message already has a status with a greater key. Sorted by message id.
+    Returns (status before, status after) of each message that was updated."""
     if not updates:
-        return
-    if not _is_postgresql(conn):
-        await conn.execute(_APPLY, list(updates))
-        return
+        return []
     ids = [u["s_id"] for u in updates]
-    await _pg_run(conn, _PG_LOCK_ROWS, {"ids": ids})
+    if not _is_postgresql(conn):
+        before = await _statuses(conn, ids)
+        await conn.execute(_APPLY, list(updates))
+        after = await _statuses(conn, ids)
+        return [(before[i], after[i]) for i in ids if i in before and before[i] != after.get(i)]
+    before = dict(await _pg_run(conn, _PG_LOCK_ROWS, {"ids": ids}))
     values: dict[str, Any] = {name: [u[key] for u in updates] for name, key in _FIELDS.items()}
     values["now"] = updates[0]["s_now"]
-    await _pg_run(conn, _PG_APPLY, values)
+    moved = await _pg_run(conn, _PG_APPLY, values)
+    return [(before[message_id], status) for message_id, status in moved if message_id in before]
+
+
+async def _statuses(conn: AsyncConnection, ids: list[int]) -> dict[int, str]:
+    query = select(MESSAGES.c.id, MESSAGES.c.status).where(MESSAGES.c.id.in_(ids))
+    return {int(message_id): str(status) for message_id, status in (await conn.execute(query))}

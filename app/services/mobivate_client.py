@@ -7,6 +7,7 @@ the fake's transport instead of the network.
 import httpx
 
 from app.config import Settings
+from app.metrics import observe_mobivate_call
 from app.mobivate.client import MobivateClient
 
 
@@ -39,4 +40,5 @@ def mobivate_client(
         retry_attempts=retry_attempts,
         retry_wait_seconds=retry_wait_seconds,
         retry_max_wait_seconds=retry_max_wait_seconds,
+        on_call=observe_mobivate_call,
     )

@@ -46,6 +46,7 @@ from app.services.send_validation import (
     check_route,
     check_schedule,
 )
+from app.status_transitions import note_transitions
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +182,24 @@ def local_status(outcome: str, now: datetime) -> dict[str, Any]:
     return values
 
 
+async def record_submission(
+    conn: AsyncConnection,
+    message_ids: list[int],
+    outcome: str,
+    now: datetime,
+    **values: Any,
+) -> None:
+    """Apply a submission outcome (see `local_status`) and other column values to messages."""
+    result = await conn.execute(
+        update(MESSAGES)
+        .where(MESSAGES.c.id.in_(message_ids))
+        .values(**local_status(outcome, now), **values)
+        .returning(MESSAGES.c.status_receipt_id)
+    )
+    moved = sum(1 for (receipt_id,) in result.all() if receipt_id is None)
+    note_transitions(conn, [(SUBMITTING, outcome)] * moved)
+
+
 async def send_single(
     engine: AsyncEngine,
     mobivate: MobivateClient | None,
@@ -252,10 +271,8 @@ async def _record_accepted(
     now = utcnow()
     async with engine.begin() as conn:
         await wait_for_receipt_writers(conn)
-        await conn.execute(
-            update(MESSAGES)
-            .where(MESSAGES.c.id == message_id)
-            .values(**local_status(SUBMITTED, now), mobivate_id=mobivate_id, mobivate_id_norm=norm)
+        await record_submission(
+            conn, [message_id], SUBMITTED, now, mobivate_id=mobivate_id, mobivate_id_norm=norm
         )
         await link_orphans(conn, [MessageRef(message_id, norm, reference, None)])
         row = await load_message(conn, message_id)
@@ -271,10 +288,8 @@ async def _record_failure(
         exc.status_code if isinstance(exc, MobivateRefused | MobivateUnavailable) else None
     )
     async with engine.begin() as conn:
-        await conn.execute(
-            update(MESSAGES)
-            .where(MESSAGES.c.id == message_id)
-            .values(**local_status(outcome, now), error_status=status_code, error_message=error)
+        await record_submission(
+            conn, [message_id], outcome, now, error_status=status_code, error_message=error
         )
         row = await load_message(conn, message_id)
     assert row is not None
