@@ -7,14 +7,12 @@ from fastapi.responses import JSONResponse
 
 from app.deps import EngineDep, SettingsDep
 from app.routes.messages import IdempotencyKeyHeader
-from app.routes.sending_common import idempotency_for, reply_response
+from app.routes.sending_common import idempotency_for, refusals_as_http_errors, reply_response
 from app.schemas.sending import BatchCreatedOut, BatchDetailOut, SendBatchRequest
 from app.services.batch_prepare import prepare_batch
 from app.services.batch_sending import send_batch
-from app.services.idempotency import IdempotencyError, check_key
+from app.services.idempotency import check_key
 from app.services.message_views import get_batch
-from app.services.send_validation import InvalidSend
-from app.services.sending import SendingDisabled
 
 router = APIRouter(tags=["sending"])
 
@@ -36,7 +34,7 @@ async def post_batch(
     settings: SettingsDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
-    try:
+    with refusals_as_http_errors():
         prepared = prepare_batch(payload, settings)
         key = None if idempotency_key is None else check_key(idempotency_key)
         reply = await send_batch(
@@ -47,12 +45,6 @@ async def post_batch(
             key,
             payload.model_dump(mode="json"),
         )
-    except InvalidSend as exc:
-        raise HTTPException(422, exc.detail) from None
-    except IdempotencyError as exc:
-        raise HTTPException(exc.status, exc.detail) from None
-    except SendingDisabled as exc:
-        raise HTTPException(503, exc.detail) from None
     return reply_response(reply)
 
 

@@ -6,12 +6,11 @@ from fastapi import APIRouter, Header, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
 
 from app.deps import EngineDep, SettingsDep
-from app.routes.sending_common import idempotency_for, reply_response
+from app.routes.sending_common import idempotency_for, refusals_as_http_errors, reply_response
 from app.schemas.sending import MessageOut, MessageWithTimelineOut, SendMessageRequest
-from app.services.idempotency import IdempotencyError, Reply, check_key
+from app.services.idempotency import Reply, check_key
 from app.services.message_views import message_with_timeline
-from app.services.send_validation import InvalidSend
-from app.services.sending import SendingDisabled, prepare_single, send_single
+from app.services.sending import prepare_single, send_single
 
 router = APIRouter(tags=["sending"])
 
@@ -42,7 +41,7 @@ async def post_message(
     settings: SettingsDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
-    try:
+    with refusals_as_http_errors():
         prepared = prepare_single(payload, settings)
         key = None if idempotency_key is None else check_key(idempotency_key)
         reply: Reply = await send_single(
@@ -53,12 +52,6 @@ async def post_message(
             key,
             payload.model_dump(mode="json"),
         )
-    except InvalidSend as exc:
-        raise HTTPException(422, exc.detail) from None
-    except IdempotencyError as exc:
-        raise HTTPException(exc.status, exc.detail) from None
-    except SendingDisabled as exc:
-        raise HTTPException(503, exc.detail) from None
     return reply_response(reply)
 
 
