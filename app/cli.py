@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 
+from app.cli_failures import DATABASE_ERROR, DATABASE_ERRORS, database_error_line
 from app.cli_mobivate import add_mobivate_commands
 from app.cli_optouts import add_optout_commands
 from app.cli_reconcile import add_reconcile_command
@@ -114,8 +115,6 @@ def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
 
-    from sqlalchemy.exc import SQLAlchemyError
-
     from app.db import create_engine
     from app.services.purge import purge_before
 
@@ -131,11 +130,7 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await engine.dispose()
 
-    try:
-        deleted = asyncio.run(run())
-    except (SQLAlchemyError, OSError) as exc:
-        print(f"purge failed: database error ({type(exc).__name__})", file=sys.stderr)
-        return 4
+    deleted = asyncio.run(run())
     print(f"purged what was received before {cutoff.isoformat(timespec='seconds')}:")
     for table, count in deleted.items():
         print(f"  {table}: {count}")
@@ -232,7 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     handler: Command = args.handler
-    return handler(args, settings)
+    try:
+        return handler(args, settings)
+    except DATABASE_ERRORS as exc:
+        print(database_error_line(exc, settings.database_url), file=sys.stderr)
+        return DATABASE_ERROR
 
 
 if __name__ == "__main__":

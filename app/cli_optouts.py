@@ -13,15 +13,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TextIO
 
 import httpx
-from sqlalchemy.exc import SQLAlchemyError
 
+from app.cli_failures import DATABASE_ERROR, DATABASE_ERRORS, database_error_line
 from app.config import Settings
 from app.db import create_engine
 from app.mobivate.errors import MobivateRefused, MobivateUnavailable
 from app.services.mobivate_client import mobivate_client, mobivate_http_client
 from app.services.optout_sync import SyncReport, import_optouts
 
-OK, REFUSED, BAD_INPUT, UNREACHABLE, DATABASE_ERROR = 0, 1, 2, 3, 4
+OK, REFUSED, BAD_INPUT, UNREACHABLE = 0, 1, 2, 3
 
 
 def _page_size(value: str) -> int:
@@ -88,8 +88,8 @@ async def sync_optouts(
         print(f"Mobivate could not be reached: {exc}", file=err)
         print(f"stopped after {last.pages} pages; run again to finish", file=err)
         return UNREACHABLE
-    except SQLAlchemyError as exc:
-        print(f"database error: {exc.__class__.__name__}: {getattr(exc, 'orig', exc)}", file=err)
+    except DATABASE_ERRORS as exc:
+        print(database_error_line(exc, settings.database_url), file=err)
         return DATABASE_ERROR
     finally:
         await engine.dispose()

@@ -13,15 +13,15 @@ from datetime import timedelta
 from typing import Any, TextIO
 
 import httpx
-from sqlalchemy.exc import SQLAlchemyError
 
+from app.cli_failures import DATABASE_ERROR, DATABASE_ERRORS, database_error_line
 from app.config import Settings
 from app.db import create_engine
 from app.mobivate.errors import MobivateAuthError
 from app.services.mobivate_client import mobivate_client, mobivate_http_client
 from app.services.reconcile import ReconcileReport, parse_duration, reconcile
 
-OK, REFUSED, BAD_INPUT, UNREACHABLE, DATABASE_ERROR = 0, 1, 2, 3, 4
+OK, REFUSED, BAD_INPUT, UNREACHABLE = 0, 1, 2, 3
 
 
 def _duration(value: str) -> timedelta:
@@ -81,8 +81,8 @@ async def run_reconcile(
     except MobivateAuthError as exc:
         print(f"Mobivate refused the API key: HTTP {exc.status_code}: {exc.message}", file=err)
         return REFUSED
-    except SQLAlchemyError as exc:
-        print(f"database error: {exc.__class__.__name__}: {getattr(exc, 'orig', exc)}", file=err)
+    except DATABASE_ERRORS as exc:
+        print(database_error_line(exc, settings.database_url), file=err)
         return DATABASE_ERROR
     finally:
         await engine.dispose()

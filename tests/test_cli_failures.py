@@ -1,0 +1,96 @@
+"""How every command fails: a database it cannot use is one line and exit 4 (never a traceback,
+never the password), a port already taken is uvicorn's line and a non-zero exit."""
+
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_serve import free_port
+
+PASSWORD = "db-password-0123456789"
+
+DATABASE_COMMANDS = [
+    ["serve", "--port", "0"],
+    ["migrate"],
+    ["migrate", "base", "--downgrade"],
+    ["webhook-urls"],
+    ["reprocess"],
+    ["register-webhooks"],
+    ["reconcile"],
+    ["purge", "--older-than", "30d"],
+]
+
+
+async def run_cli(env: dict[str, str], *args: str, cwd: Path) -> tuple[int | None, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.cli", *args, env=env, cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode, output.decode()
+
+
+def base_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOBIVATE_", "PUBLIC_"))}
+    env.update(
+        ENVIRONMENT="development",
+        MOBIVATE_API_KEY="cli-failure-key",
+        MOBIVATE_BASE_URL="http://127.0.0.1:9",
+        PUBLIC_BASE_URL="https://sms.example",
+        SPOOL_DIR=str(tmp_path / "spool"),
+    )
+    return env
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections for as long as the test runs."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS, ids=" ".join)
+async def test_an_unreachable_database_is_one_line_and_exit_4(
+    command: list[str], closed_port: int, tmp_path: Path
+) -> None:
+    env = base_env(tmp_path)
+    env["DATABASE_URL"] = f"postgresql+asyncpg://mh:{PASSWORD}@127.0.0.1:{closed_port}/mh"
+
+    code, output = await run_cli(env, *command, cwd=tmp_path)
+
+    assert code == 4, output
+    expected = f"database error at postgresql+asyncpg://mh:***@127.0.0.1:{closed_port}/mh: "
+    assert expected + "ConnectionRefusedError" in output
+    assert "Traceback" not in output
+    assert PASSWORD not in output
+
+
+async def test_a_database_without_the_schema_says_so(tmp_path: Path) -> None:
+    env = {**base_env(tmp_path), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/empty.db"}
+
+    code, output = await run_cli(env, "webhook-urls", cwd=tmp_path)
+
+    assert code == 4
+    assert "OperationalError: no such table" in output
+    assert "`mobivate-hooks migrate`" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("command", ["serve", "fake-mobivate"])
+async def test_a_port_already_taken_fails_the_command(command: str, tmp_path: Path) -> None:
+    env = {**base_env(tmp_path), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/port.db"}
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+
+        code, output = await run_cli(env, command, "--port", str(port), cwd=tmp_path)
+
+    assert code not in (0, None)
+    assert "address already in use" in output
