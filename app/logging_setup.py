@@ -99,3 +99,5 @@ def configure_logging(level: str, log_format: LogFormat = "text") -> None:
     # Requests are logged by app.middleware with the route template, never the raw path
     # (which carries the webhook secret).
     logging.getLogger("uvicorn.access").disabled = True
+    # Alembic announces each of its plugins at INFO on every start; only its migrations matter.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
