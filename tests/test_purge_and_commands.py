@@ -1,4 +1,5 @@
-"""Retention purge, and the commands the image, compose and README name all exist."""
+"""Retention purge; the commands the image, compose and README name all exist; every setting is
+documented and can be set through compose."""
 
 import re
 import uuid
@@ -7,10 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.cli import build_parser
+from app.config import Settings
 from app.models import IncomingMessage, Optout, OptoutEvent, Receipt, WebhookRequest
 from app.services.purge import purge_before
 from tests.conftest import WEBHOOK_SECRET, count_rows
@@ -96,3 +99,21 @@ def test_ci_runs_the_readme_test_command() -> None:
     readme = (REPO / "README.md").read_text()
     [command] = re.findall(r"# run the tests[^\n]*\n(.+)\n", readme)
     assert command in (REPO / ".ci/run").read_text().splitlines()
+
+
+def _settings() -> set[str]:
+    return {name.upper() for name in Settings.model_fields}
+
+
+def test_every_setting_is_in_the_readme_configuration_table() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("\n## Configuration\n")[1].split("\n## ")[0]
+    documented = set(re.findall(r"^\| `([A-Z0-9_]+)`", section, re.MULTILINE))
+    assert documented == _settings()
+
+
+def test_compose_passes_every_setting_to_the_app() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    environment = compose["services"]["app"]["environment"]
+    assert set(environment) == _settings()
+    assert set(compose["services"]["migrate"]["environment"]) <= _settings()
