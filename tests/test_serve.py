@@ -86,3 +86,45 @@ async def test_openapi_describes_webhooks_and_probes(served: str) -> None:
         assert {"200", "400", "404", "413", "415", "422"} <= set(operation["responses"])
     assert "/healthz" in schema["paths"]
     assert "/readyz" in schema["paths"]
+
+
+async def test_sigterm_answers_and_commits_the_webhooks_in_flight(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A one-second linger holds every webhook in the ingest writer when SIGTERM arrives: each
+    must still be answered 200 and stored before the process exits."""
+    from app.db import create_engine
+    from tests.fault_support import SECRET as FAULT_SECRET
+    from tests.fault_support import ServiceProcess, stored_receipts
+
+    count = 20
+    process = ServiceProcess(tmp_path, {"DATABASE_URL": database_url, "INGEST_LINGER_MS": "1000"})
+    await process.start()
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    async with httpx.AsyncClient(base_url=process.base_url, limits=limits, timeout=30) as client:
+        # Open every connection first, so the posts below reach the server at once.
+        await asyncio.gather(*(client.get("/healthz") for _ in range(count)))
+        keys = [f"DRAIN{index:04d}" for index in range(count)]
+        posts = [
+            asyncio.create_task(
+                client.post(
+                    f"/webhooks/{FAULT_SECRET}/receipt",
+                    json={"deliveryMessageId": key, "status": "DELIVERED", "statusCode": 1},
+                )
+            )
+            for key in keys
+        ]
+        await asyncio.sleep(0.3)
+        assert not any(post.done() for post in posts), "answered before the linger ended"
+        await process.stop()
+        answers = await asyncio.gather(*posts)
+
+    assert process.process is not None
+    assert process.process.returncode in (0, -15), process.log_tail()
+    assert [answer.status_code for answer in answers] == [200] * count
+    assert [answer.json() for answer in answers] == [{"status": "stored"}] * count
+    engine = create_engine(database_url)
+    try:
+        assert await stored_receipts(engine, set(keys)) == dict.fromkeys(keys, 1)
+    finally:
+        await engine.dispose()
