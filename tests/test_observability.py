@@ -137,6 +137,27 @@ async def test_root_path_prefix_serves_and_documents_routes(database_url: str) -
         assert "/sms/openapi.json" in docs.text
 
 
+@pytest.mark.parametrize(("trusted", "scheme"), [("203.0.113.7", "https"), ("", "http")])
+async def test_generated_urls_follow_root_path_and_trusted_proxy_headers(
+    database_url: str, trusted: str, scheme: str
+) -> None:
+    settings = make_settings(
+        database_url, root_path="/sms", forwarded_allow_ips=trusted or "127.0.0.1"
+    )
+    proxied = {"X-Forwarded-Proto": "https", "Host": "sms.example.com"}
+    async for running in start_app(settings):
+        created = await running.client.post(
+            "/sms/api/v1/optouts", json={"msisdn": "+447700900123"}, headers=proxied
+        )
+        assert created.status_code == 201
+        assert created.headers["location"] == "/sms/api/v1/optouts/447700900123"
+        redirected = await running.client.get("/sms/api/v1/receipts/", headers=proxied)
+        assert redirected.status_code == 307
+        assert redirected.headers["location"] == f"{scheme}://sms.example.com/sms/api/v1/receipts"
+        schema = (await running.client.get("/sms/openapi.json", headers=proxied)).json()
+        assert schema["servers"] == [{"url": "/sms"}]
+
+
 async def _run_cli(env: dict[str, str], *args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "app.cli", *args, env=env, stderr=asyncio.subprocess.PIPE
