@@ -7,10 +7,10 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 
 from pydantic import ValidationError
 
+from app.cli_arguments import duration, positive_int
 from app.cli_failures import DATABASE_ERROR, DATABASE_ERRORS, database_error_line
 from app.cli_mobivate import add_mobivate_commands
 from app.cli_optouts import add_optout_commands
@@ -137,43 +137,62 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _retention(value: str) -> timedelta:
-    from app.services.reconcile import parse_duration
-
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mobivate-hooks",
         description="Webhook receiver, opt-out registry and sender for Mobivate bulk SMS. "
         "Settings come from environment variables (see README).",
+        epilog="Every command exits 2 on a configuration error and 4 when it cannot use the "
+        "database, with one line saying why. COMMAND --help tells more about each.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="apply pending migrations, then serve HTTP")
+    serve = commands.add_parser(
+        "serve",
+        help="apply pending migrations, then serve HTTP",
+        description="Applies pending migrations (unless MIGRATE_ON_START=false), then serves the "
+        "webhooks, the REST API, /metrics and the probes. On SIGTERM it stops accepting, "
+        "answers and commits the requests in flight, then exits. Exit 0 after a clean stop, "
+        "3 if the address cannot be bound, 4 if migrating fails.",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument(
+        "--port", type=positive_int, default=8000, help="port to bind (default 8000)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="worker processes (default 1; /metrics adds up all of them)",
+    )
     serve.add_argument(
         "--graceful-timeout",
-        type=int,
+        type=positive_int,
         default=20,
         help="seconds to finish in-flight requests on SIGTERM (default 20)",
     )
     serve.set_defaults(handler=cmd_serve)
 
-    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply database migrations and exit",
+        description="Brings the database schema to REVISION (default: the latest). Safe to run "
+        "from several processes at once: one migrates, the others wait. Exit 0 done, 4 database "
+        "error.",
+    )
     migrate.add_argument("revision", nargs="?", default="head", help="target (default head)")
     migrate.add_argument(
         "--downgrade", action="store_true", help="go down to REVISION (e.g. base or -1)"
     )
     migrate.set_defaults(handler=cmd_migrate)
 
-    urls = commands.add_parser("webhook-urls", help="print the full webhook URLs (with secret)")
+    urls = commands.add_parser(
+        "webhook-urls",
+        help="print the full webhook URLs (with secret)",
+        description="Prints the receipt, incoming and click webhook URLs under PUBLIC_BASE_URL "
+        "with the webhook secret (WEBHOOK_SECRET, or the one generated and kept in the database, "
+        "generating it if none exists yet). Exit 0 done, 4 database error.",
+    )
     urls.add_argument(
         "--base-url",
         default="http://localhost:8000",
@@ -182,7 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     urls.set_defaults(handler=cmd_webhook_urls)
 
     reprocess = commands.add_parser(
-        "reprocess", help="re-parse kept webhook bodies that could not be parsed when received"
+        "reprocess",
+        help="re-parse kept webhook bodies that could not be parsed when received",
+        description="Parses again every kept webhook body whose outcome is 'unparsed' and stores "
+        "the events of those that parse now (duplicates are recognised). Prints progress on "
+        "standard error. Exit 0 done, 4 database error.",
     )
     reprocess.set_defaults(handler=cmd_reprocess)
 
@@ -198,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         "batches are kept. Exit 0 done, 2 bad argument, 4 database error.",
     )
     purge.add_argument(
-        "--older-than", type=_retention, required=True, help="retention, e.g. 90d, 12h, 30m"
+        "--older-than", type=duration, required=True, help="retention, e.g. 90d, 12h, 30m"
     )
     purge.set_defaults(handler=cmd_purge)
     return parser

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 import httpx
 
+from app.cli_arguments import positive_int
 from app.config import Settings
 from app.db import create_engine
 from app.mobivate.client import MobivateClient
@@ -141,20 +142,33 @@ def add_mobivate_commands(commands: "argparse._SubParsersAction[Any]") -> None:
         "register-webhooks",
         help="register the three webhook URLs with Mobivate now (exit 1 refused, "
         "2 setting missing, 3 unreachable)",
+        description="Registers the receipt, incoming and click URLs under PUBLIC_BASE_URL with "
+        "Mobivate now, even when a recent registration is on record, and records each outcome "
+        "(GET /api/v1/registrations). Needs MOBIVATE_API_KEY and PUBLIC_BASE_URL. Exit 0 all "
+        "registered, 1 Mobivate refused one (its message is printed), 2 a setting is missing, "
+        "3 Mobivate could not be reached, 4 database error.",
     )
     register.set_defaults(handler=cmd_register_webhooks)
 
     check = commands.add_parser(
         "check-mobivate",
         help="test MOBIVATE_API_KEY against Mobivate (exit 1 refused, 2 unset, 3 unreachable)",
+        description="Asks Mobivate at MOBIVATE_BASE_URL whether it accepts MOBIVATE_API_KEY; "
+        "sends nothing. Exit 0 accepted, 1 refused, 2 MOBIVATE_API_KEY unset, 3 unreachable.",
     )
     check.set_defaults(handler=cmd_check_mobivate)
 
     fake = commands.add_parser(
-        "fake-mobivate", help="serve a fake Mobivate API locally, for trying the whole flow"
+        "fake-mobivate",
+        help="serve a fake Mobivate API locally, for trying the whole flow",
+        description="Serves a stand-in for Mobivate's API that validates requests as Mobivate "
+        "documents them, records them (GET /_fake/requests) and, with --auto-receipts, posts "
+        "receipts to the registered webhook URLs. Never contacts the real Mobivate. Its /_fake "
+        "endpoints are unauthenticated: bind it to loopback. Exit 0 after a clean stop, "
+        "3 if the address cannot be bound.",
     )
     fake.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    fake.add_argument("--port", type=int, default=8900, help="port to bind (default 8900)")
+    fake.add_argument("--port", type=positive_int, default=8900, help="port to bind (default 8900)")
     fake.add_argument(
         "--api-key", default=None, help="key to accept (default MOBIVATE_API_KEY, else test-key)"
     )

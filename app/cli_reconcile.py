@@ -14,27 +14,15 @@ from typing import Any, TextIO
 
 import httpx
 
+from app.cli_arguments import duration, positive_int
 from app.cli_failures import DATABASE_ERROR, DATABASE_ERRORS, database_error_line
 from app.config import Settings
 from app.db import create_engine
 from app.mobivate.errors import MobivateAuthError
 from app.services.mobivate_client import mobivate_client, mobivate_http_client
-from app.services.reconcile import ReconcileReport, parse_duration, reconcile
+from app.services.reconcile import ReconcileReport, reconcile
 
 OK, REFUSED, BAD_INPUT, UNREACHABLE = 0, 1, 2, 3
-
-
-def _duration(value: str) -> timedelta:
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
-    return int(value)
 
 
 def summary(report: ReconcileReport) -> str:
@@ -117,15 +105,17 @@ def add_reconcile_command(commands: "argparse._SubParsersAction[Any]") -> None:
     )
     command.add_argument(
         "--older-than",
-        type=_duration,
+        type=duration,
         default=timedelta(hours=6),
         metavar="DURATION",
         help="only messages submitted at least this long ago, e.g. 30m, 6h, 2d (default 6h)",
     )
-    command.add_argument("--limit", type=_positive, metavar="N", help="examine at most N messages")
+    command.add_argument(
+        "--limit", type=positive_int, metavar="N", help="examine at most N messages"
+    )
     command.add_argument(
         "--concurrency",
-        type=_positive,
+        type=positive_int,
         default=4,
         metavar="N",
         help="lookups in flight at once (default 4)",

@@ -15,7 +15,7 @@ from tests.test_serve import free_port
 PASSWORD = "db-password-0123456789"
 
 DATABASE_COMMANDS = [
-    ["serve", "--port", "0"],
+    ["serve", "--port", "{free_port}"],
     ["migrate"],
     ["migrate", "base", "--downgrade"],
     ["webhook-urls"],
@@ -62,7 +62,9 @@ async def test_an_unreachable_database_is_one_line_and_exit_4(
     env = base_env(tmp_path)
     env["DATABASE_URL"] = f"postgresql+asyncpg://mh:{PASSWORD}@127.0.0.1:{closed_port}/mh"
 
-    code, output = await run_cli(env, *command, cwd=tmp_path)
+    args = [str(free_port()) if arg == "{free_port}" else arg for arg in command]
+
+    code, output = await run_cli(env, *args, cwd=tmp_path)
 
     assert code == 4, output
     expected = f"database error at postgresql+asyncpg://mh:***@127.0.0.1:{closed_port}/mh: "
@@ -80,6 +82,21 @@ async def test_a_database_without_the_schema_says_so(tmp_path: Path) -> None:
     assert "OperationalError: no such table" in output
     assert "`mobivate-hooks migrate`" in output
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["serve", "--port", "0"], ["serve", "--workers", "0"], ["reconcile", "--limit", "0"]],
+    ids=" ".join,
+)
+async def test_bad_arguments_are_usage_errors(command: list[str], tmp_path: Path) -> None:
+    env = {**base_env(tmp_path), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/args.db"}
+
+    code, output = await run_cli(env, *command, cwd=tmp_path)
+
+    assert code == 2
+    assert f"usage: mobivate-hooks {command[0]}" in output
+    assert not (tmp_path / "args.db").exists()
 
 
 @pytest.mark.parametrize("command", ["serve", "fake-mobivate"])
