@@ -20,7 +20,11 @@ MIN_WEBHOOK_SECRET_LENGTH = 16
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # A variable set to the empty string (`MAX_BODY_BYTES=`, as compose passes an unset `${X:-}`)
+    # means the default, like an unset one.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     environment: Literal["production", "development"] = "production"
     database_url: str = DEFAULT_DATABASE_URL

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.config import Settings
 from app.logging_setup import configure_logging, register_secret
 from app.models import WebhookRequest
 from tests.conftest import API_TOKEN, WEBHOOK_SECRET, make_settings, start_app
@@ -185,6 +186,17 @@ async def test_configuration_errors_are_one_clear_line_each(
     assert code == 2
     assert message in err
     assert "Traceback" not in err
+
+
+def test_empty_variables_mean_the_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """As compose passes `${VAR:-}` for a variable the operator left unset."""
+    monkeypatch.chdir(tmp_path)  # no .env file
+    for name in Settings.model_fields:
+        monkeypatch.setenv(name.upper(), "")
+
+    settings = Settings()
+
+    assert settings == Settings.model_construct()
 
 
 async def test_metrics_aggregate_over_two_workers(tmp_path: Path) -> None:
