@@ -75,7 +75,12 @@ class RequestContextMiddleware:
                     template,
                     status,
                     elapsed * 1000,
-                    extra={"route": template, "status": status, "duration_ms": elapsed * 1000},
+                    extra={
+                        "method": method,
+                        "route": template,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 3),
+                    },
                 )
             request_id_var.reset(token)
 

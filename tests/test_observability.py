@@ -1,6 +1,7 @@
 """Request ids, access logs without secrets or full numbers, metrics, proxies and root path."""
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.logging_setup import configure_logging, register_secret
+from app.logging_setup import JsonFormatter, configure_logging, register_secret
 from app.models import WebhookRequest
 from tests.conftest import API_TOKEN, WEBHOOK_SECRET, make_settings, start_app
 from tests.test_serve import free_port, wait_until_ready
@@ -71,6 +72,30 @@ async def test_logs_carry_route_template_never_secret_or_full_number(
     assert "4477******23" in text
     access = [r for r in caplog.records if r.name == "app.access"]
     assert access[0].request_id == "req-42"  # type: ignore[attr-defined]
+
+
+async def test_json_lines_carry_the_request_fields_and_redact_extras(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, app_logging: None
+) -> None:
+    caplog.set_level(logging.INFO)
+    await client.post(
+        f"/webhooks/{WEBHOOK_SECRET}/receipt", json=RECEIPT, headers={"X-Request-ID": "req-7"}
+    )
+    logging.getLogger("uvicorn.error").info("plain", extra={"color_message": "\x1b[36mplain"})
+    logging.getLogger("app.test").info("extra", extra={"peer": "call +447700900123"})
+    formatter = JsonFormatter()
+    lines = {r.name: json.loads(formatter.format(r)) for r in caplog.records}
+
+    access = lines["app.access"]
+    assert access["request_id"] == "req-7"
+    assert (access["method"], access["route"], access["status"]) == (
+        "POST",
+        "/webhooks/{secret}/{kind}",
+        200,
+    )
+    assert isinstance(access["duration_ms"], float)
+    assert "color_message" not in lines["uvicorn.error"]
+    assert lines["app.test"]["peer"] == "call 4477******23"
 
 
 async def test_metrics_count_requests_and_webhook_outcomes(client: httpx.AsyncClient) -> None:
