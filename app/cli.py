@@ -4,9 +4,11 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -23,30 +25,45 @@ logger = logging.getLogger("app.cli")
 Command = Callable[[argparse.Namespace, Settings], int]
 
 
+def _clear_metric_samples(directory: Path) -> None:
+    """Samples left there by an earlier run would be added to this run's."""
+    for stale in directory.glob("*.db"):
+        stale.unlink(missing_ok=True)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from app import migrate
 
-    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Every worker writes its metric samples here; /metrics aggregates them.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mobivate-hooks-metrics-")
+    # With several workers, each writes its metric samples to files here; /metrics adds them up.
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    made_metrics_dir = None
+    if metrics_dir:
+        _clear_metric_samples(Path(metrics_dir))
+    elif args.workers > 1:
+        made_metrics_dir = tempfile.mkdtemp(prefix="mobivate-hooks-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made_metrics_dir
     if settings.migrate_on_start:
         logger.info("applying pending database migrations")
         migrate.upgrade(settings.database_url)
     else:
         logger.info("MIGRATE_ON_START=false: not applying migrations")
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        access_log=False,
-        log_config=None,
-        proxy_headers=False,  # the app applies X-Forwarded-* itself, from FORWARDED_ALLOW_IPS
-        timeout_graceful_shutdown=args.graceful_timeout,
-    )
+    try:
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            access_log=False,
+            log_config=None,
+            proxy_headers=False,  # the app applies X-Forwarded-* itself, from FORWARDED_ALLOW_IPS
+            timeout_graceful_shutdown=args.graceful_timeout,
+        )
+    finally:
+        if made_metrics_dir:
+            shutil.rmtree(made_metrics_dir, ignore_errors=True)
     return 0
 
 

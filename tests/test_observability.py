@@ -6,7 +6,8 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -224,16 +225,23 @@ def test_empty_variables_mean_the_defaults(monkeypatch: pytest.MonkeyPatch, tmp_
     assert settings == Settings.model_construct()
 
 
-async def test_metrics_aggregate_over_two_workers(tmp_path: Path) -> None:
-    port = free_port()
+def workers_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/workers.db",
         "WEBHOOK_SECRET": WEBHOOK_SECRET,
         "API_TOKENS": API_TOKEN,
         "LOG_LEVEL": "WARNING",
+        **extra,
     }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if "PROMETHEUS_MULTIPROC_DIR" not in extra:
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return env
+
+
+@asynccontextmanager
+async def served_by_two_workers(env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2", env=env
     )
@@ -241,24 +249,40 @@ async def test_metrics_aggregate_over_two_workers(tmp_path: Path) -> None:
     try:
         await wait_until_ready(base)
         async with httpx.AsyncClient(base_url=base) as client:
-            posts = [
-                client.post(
-                    f"/webhooks/{WEBHOOK_SECRET}/receipt", json={**RECEIPT, "statusCode": i}
-                )
-                for i in range(40)
-            ]
-            assert all(r.status_code == 200 for r in await asyncio.gather(*posts))
-            for _ in range(4):  # whichever worker answers, the totals are the same
-                text = (await client.get("/metrics")).text
-                stored = metric_value(
-                    text, "webhook_requests_total", kind="receipt", outcome="stored"
-                )
-                assert stored == 40
-                # Database-backed gauges are read at scrape time: once, not once per worker.
-                assert metric_value(text, "database_up") == 1
-                assert [
-                    line for line in text.splitlines() if line.startswith("outbox_pending ")
-                ] == ["outbox_pending 0.0"]
+            yield client
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 30)
+
+
+async def test_metrics_aggregate_over_two_workers(tmp_path: Path) -> None:
+    async with served_by_two_workers(workers_env(tmp_path)) as client:
+        posts = [
+            client.post(f"/webhooks/{WEBHOOK_SECRET}/receipt", json={**RECEIPT, "statusCode": i})
+            for i in range(40)
+        ]
+        assert all(r.status_code == 200 for r in await asyncio.gather(*posts))
+        for _ in range(4):  # whichever worker answers, the totals are the same
+            text = (await client.get("/metrics")).text
+            stored = metric_value(text, "webhook_requests_total", kind="receipt", outcome="stored")
+            assert stored == 40
+            # Database-backed gauges are read at scrape time: once, not once per worker.
+            assert metric_value(text, "database_up") == 1
+            assert [line for line in text.splitlines() if line.startswith("outbox_pending ")] == [
+                "outbox_pending 0.0"
+            ]
+
+
+async def test_a_restart_starts_the_counters_afresh_in_a_given_directory(tmp_path: Path) -> None:
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = workers_env(tmp_path, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    async with served_by_two_workers(env) as client:
+        posted = await client.post(f"/webhooks/{WEBHOOK_SECRET}/receipt", json=RECEIPT)
+        assert posted.status_code == 200
+        text = (await client.get("/metrics")).text
+        assert metric_value(text, "webhook_requests_total", kind="receipt", outcome="stored") == 1
+
+    async with served_by_two_workers(env) as client:
+        text = (await client.get("/metrics")).text
+        assert metric_value(text, "webhook_requests_total", kind="receipt", outcome="stored") == 0
