@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -12,8 +13,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from app.cli_arguments import duration, positive_int
-from app.cli_failures import DATABASE_ERROR, DATABASE_ERRORS, database_error_line
+from app.cli_arguments import duration, port_number, positive_int
+from app.cli_failures import DATABASE_ERROR, database_error_line, raised_by_the_database
 from app.cli_mobivate import add_mobivate_commands
 from app.cli_optouts import add_optout_commands
 from app.cli_reconcile import add_reconcile_command
@@ -25,10 +26,15 @@ logger = logging.getLogger("app.cli")
 Command = Callable[[argparse.Namespace, Settings], int]
 
 
+# prometheus_client's sample files: `counter_<pid>.db`, `gauge_livesum_<pid>.db`, ...
+_METRIC_SAMPLES = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
+
+
 def _clear_metric_samples(directory: Path) -> None:
     """Samples left there by an earlier run would be added to this run's."""
     for stale in directory.glob("*.db"):
-        stale.unlink(missing_ok=True)
+        if _METRIC_SAMPLES.fullmatch(stale.name):
+            stale.unlink(missing_ok=True)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -49,6 +55,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         migrate.upgrade(settings.database_url)
     else:
         logger.info("MIGRATE_ON_START=false: not applying migrations")
+    if settings.webhook_secret is None:
+        # Without it no webhook can be taken, even into the outage spool: say so in one line
+        # now rather than in a traceback from every worker's startup.
+        _webhook_secret(settings)
     try:
         uvicorn.run(
             "app.main:create_app",
@@ -78,9 +88,10 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_webhook_urls(args: argparse.Namespace, settings: Settings) -> int:
+def _webhook_secret(settings: Settings) -> str:
+    """WEBHOOK_SECRET, else the one generated and kept in the database (made if none is)."""
     from app.db import create_engine
-    from app.services.webhook_secret import resolve_webhook_secret, webhook_urls
+    from app.services.webhook_secret import resolve_webhook_secret
 
     async def run() -> str:
         engine = create_engine(settings.database_url)
@@ -92,7 +103,13 @@ def cmd_webhook_urls(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await engine.dispose()
 
-    secret = asyncio.run(run())
+    return asyncio.run(run())
+
+
+def cmd_webhook_urls(args: argparse.Namespace, settings: Settings) -> int:
+    from app.services.webhook_secret import webhook_urls
+
+    secret = _webhook_secret(settings)
     base = settings.public_base_url or args.base_url
     if not settings.public_base_url:
         print(f"# PUBLIC_BASE_URL is not set; showing URLs under {base}", file=sys.stderr)
@@ -169,13 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply pending migrations, then serve HTTP",
         description="Applies pending migrations (unless MIGRATE_ON_START=false), then serves the "
         "webhooks, the REST API, /metrics and the probes. On SIGTERM it stops accepting, "
-        "answers and commits the requests in flight, then exits. Exit 0 after a clean stop, "
-        "3 if the address cannot be bound, 4 if migrating fails.",
+        "answers and commits the requests in flight, then exits. Exit 3 if the address cannot "
+        "be bound; 4 if migrating fails, or if WEBHOOK_SECRET is unset and the database, which "
+        "keeps the generated one, cannot be reached.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument(
-        "--port", type=positive_int, default=8000, help="port to bind (default 8000)"
-    )
+    serve.add_argument("--port", type=port_number, default=8000, help="port to bind (default 8000)")
     serve.add_argument(
         "--workers",
         type=positive_int,
@@ -194,8 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate",
         help="apply database migrations and exit",
         description="Brings the database schema to REVISION (default: the latest). Safe to run "
-        "from several processes at once: one migrates, the others wait. Exit 0 done, 4 database "
-        "error.",
+        "from several processes at once: one migrates, the others wait. Exit 0 done, 4 the "
+        "database cannot be reached or migrated (e.g. an unknown REVISION, or a schema newer "
+        "than this release).",
     )
     migrate.add_argument("revision", nargs="?", default="head", help="target (default head)")
     migrate.add_argument(
@@ -269,9 +286,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Command = args.handler
     try:
         return handler(args, settings)
-    except DATABASE_ERRORS as exc:
-        print(database_error_line(exc, settings.database_url), file=sys.stderr)
-        return DATABASE_ERROR
+    except Exception as exc:
+        if raised_by_the_database(exc):
+            print(database_error_line(exc, settings.database_url), file=sys.stderr)
+            return DATABASE_ERROR
+        if isinstance(exc, BrokenPipeError):  # the reader went away, as in `... | head -1`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        raise
 
 
 if __name__ == "__main__":

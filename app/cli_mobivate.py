@@ -1,7 +1,7 @@
 """The Mobivate commands of `mobivate-hooks`: register-webhooks, check-mobivate, fake-mobivate.
 
 Exit codes: 0 done; 1 Mobivate refused (its message is printed); 2 a setting is missing;
-3 Mobivate could not be reached.
+3 Mobivate could not be reached; 4 the database could not be used (register-webhooks).
 """
 
 import argparse
@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from app.cli_arguments import positive_int
+from app.cli_arguments import port_number
 from app.config import Settings
 from app.db import create_engine
 from app.mobivate.client import MobivateClient
@@ -141,7 +141,7 @@ def add_mobivate_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     register = commands.add_parser(
         "register-webhooks",
         help="register the three webhook URLs with Mobivate now (exit 1 refused, "
-        "2 setting missing, 3 unreachable)",
+        "2 setting missing, 3 unreachable, 4 database error)",
         description="Registers the receipt, incoming and click URLs under PUBLIC_BASE_URL with "
         "Mobivate now, even when a recent registration is on record, and records each outcome "
         "(GET /api/v1/registrations). Needs MOBIVATE_API_KEY and PUBLIC_BASE_URL. Exit 0 all "
@@ -168,7 +168,7 @@ def add_mobivate_commands(commands: "argparse._SubParsersAction[Any]") -> None:
         "3 if the address cannot be bound.",
     )
     fake.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    fake.add_argument("--port", type=positive_int, default=8900, help="port to bind (default 8900)")
+    fake.add_argument("--port", type=port_number, default=8900, help="port to bind (default 8900)")
     fake.add_argument(
         "--api-key", default=None, help="key to accept (default MOBIVATE_API_KEY, else test-key)"
     )

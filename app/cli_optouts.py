@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from app.cli_failures import DATABASE_ERROR, DATABASE_ERRORS, database_error_line
+from app.cli_arguments import day, whole_number
 from app.config import Settings
 from app.db import create_engine
 from app.mobivate.errors import MobivateRefused, MobivateUnavailable
@@ -22,19 +22,6 @@ from app.services.mobivate_client import mobivate_client, mobivate_http_client
 from app.services.optout_sync import SyncReport, import_optouts
 
 OK, REFUSED, BAD_INPUT, UNREACHABLE = 0, 1, 2, 3
-
-
-def _page_size(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= 1000:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a page size from 1 to 1000")
-    return int(value)
-
-
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date: use YYYY-MM-DD") from None
 
 
 async def sync_optouts(
@@ -88,9 +75,6 @@ async def sync_optouts(
         print(f"Mobivate could not be reached: {exc}", file=err)
         print(f"stopped after {last.pages} pages; run again to finish", file=err)
         return UNREACHABLE
-    except DATABASE_ERRORS as exc:
-        print(database_error_line(exc, settings.database_url), file=err)
-        return DATABASE_ERROR
     finally:
         await engine.dispose()
     print(f"imported {report.summary()}", file=out)
@@ -113,14 +97,14 @@ def add_optout_commands(commands: "argparse._SubParsersAction[Any]") -> None:
         "3 Mobivate unreachable, 4 database error.",
     )
     sync.add_argument(
-        "--since", type=_day, required=True, metavar="YYYY-MM-DD", help="first day (UTC)"
+        "--since", type=day, required=True, metavar="YYYY-MM-DD", help="first day (UTC)"
     )
     sync.add_argument(
-        "--until", type=_day, metavar="YYYY-MM-DD", help="last day (UTC); default: up to now"
+        "--until", type=day, metavar="YYYY-MM-DD", help="last day (UTC); default: up to now"
     )
     sync.add_argument(
         "--page-size",
-        type=_page_size,
+        type=whole_number(1, 1000),
         metavar="N",
         help="records per page, 1 to 1000 (default OPTOUT_SYNC_PAGE_SIZE)",
     )

@@ -15,7 +15,6 @@ from typing import Any, TextIO
 import httpx
 
 from app.cli_arguments import duration, positive_int
-from app.cli_failures import DATABASE_ERROR, DATABASE_ERRORS, database_error_line
 from app.config import Settings
 from app.db import create_engine
 from app.mobivate.errors import MobivateAuthError
@@ -69,9 +68,6 @@ async def run_reconcile(
     except MobivateAuthError as exc:
         print(f"Mobivate refused the API key: HTTP {exc.status_code}: {exc.message}", file=err)
         return REFUSED
-    except DATABASE_ERRORS as exc:
-        print(database_error_line(exc, settings.database_url), file=err)
-        return DATABASE_ERROR
     finally:
         await engine.dispose()
     print(f"reconciled {summary(report)}", file=out)

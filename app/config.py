@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -17,14 +18,11 @@ PLACEHOLDER_SECRETS = frozenset(
     {"changeme", "change-me", "change_me", "secret", "password", "token", "example", "xxx"}
 )
 MIN_WEBHOOK_SECRET_LENGTH = 16
+_EMPTY_KEPT = frozenset({"database_url", "mobivate_base_url", "forwarded_allow_ips", "root_path"})
 
 
 class Settings(BaseSettings):
-    # A variable set to the empty string (`MAX_BODY_BYTES=`, as compose passes an unset `${X:-}`)
-    # means the default, like an unset one.
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     environment: Literal["production", "development"] = "production"
     database_url: str = DEFAULT_DATABASE_URL
@@ -81,18 +79,15 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator(
-        "webhook_secret",
-        "mobivate_api_key",
-        "public_base_url",
-        "default_originator",
-        "api_tokens",
-        "metrics_token",
-        mode="before",
-    )
+    @field_validator("*", mode="before")
     @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+    def _empty_is_unset(cls, value: object, info: ValidationInfo) -> object:
+        """`MAX_BODY_BYTES=` (as compose passes `${MAX_BODY_BYTES:-}`) means the default, except
+        where an empty value is a mistake (DATABASE_URL, MOBIVATE_BASE_URL) or has a meaning of
+        its own (FORWARDED_ALLOW_IPS: trust no proxy; ROOT_PATH: no prefix, the default)."""
+        if isinstance(value, str) and not value.strip() and info.field_name not in _EMPTY_KEPT:
+            raise PydanticUseDefault()
+        return value
 
     @field_validator("public_base_url", "mobivate_base_url")
     @classmethod

@@ -8,12 +8,17 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 from app.status_transitions import install_transition_counting
+
+# What using the database raises when it is unreachable, refuses us or lacks the schema:
+# SQLAlchemy wraps the drivers' errors, but a refused or unresolvable connection is a plain OSError.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, OSError)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

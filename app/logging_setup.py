@@ -51,10 +51,17 @@ class RedactedLogRecord(logging.LogRecord):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.request_id = request_id_var.get()
+        request_id = request_id_var.get()  # a client's X-Request-ID may be anything
+        self.request_id = redact(request_id) if request_id else request_id
 
     def getMessage(self) -> str:
         return redact(super().getMessage())
+
+
+def _redacted_field(value: object) -> object:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(value if isinstance(value, str) else str(value))
 
 
 class JsonFormatter(logging.Formatter):
@@ -70,7 +77,7 @@ class JsonFormatter(logging.Formatter):
             entry["request_id"] = request_id
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRIBUTES and not key.startswith("_"):
-                entry[key] = redact(value) if isinstance(value, str) else value
+                entry[key] = _redacted_field(value)
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return orjson.dumps(entry, default=str).decode()

@@ -35,6 +35,11 @@ WEBHOOK_EVENTS = Counter(
     "throttled, spooled, unavailable)",
     ["kind", "outcome"],
 )
+WEBHOOKS_IN_PROGRESS = Gauge(
+    "webhook_requests_in_progress",
+    "Webhook requests received and not yet answered (being stored or waiting for their commit)",
+    multiprocess_mode="livesum",
+)
 SPOOL_ENTRIES = Gauge(
     "spool_entries",
     "Webhook requests in the outage spool, waiting for the database",

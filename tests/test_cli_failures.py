@@ -1,15 +1,14 @@
 """How every command fails: a database it cannot use is one line and exit 4 (never a traceback,
 never the password), a port already taken is uvicorn's line and a non-zero exit."""
 
-import asyncio
 import os
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.cli_support import run_cli
 from tests.test_serve import free_port
 
 PASSWORD = "db-password-0123456789"
@@ -26,13 +25,9 @@ DATABASE_COMMANDS = [
 ]
 
 
-async def run_cli(env: dict[str, str], *args: str, cwd: Path) -> tuple[int | None, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app.cli", *args, env=env, cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    output, _ = await asyncio.wait_for(process.communicate(), 60)
-    return process.returncode, output.decode()
+async def run(env: dict[str, str], *args: str, cwd: Path) -> tuple[int, str]:
+    code, out, err = await run_cli(env, *args, cwd=cwd)
+    return code, out + err
 
 
 def base_env(tmp_path: Path) -> dict[str, str]:
@@ -64,7 +59,7 @@ async def test_an_unreachable_database_is_one_line_and_exit_4(
 
     args = [str(free_port()) if arg == "{free_port}" else arg for arg in command]
 
-    code, output = await run_cli(env, *args, cwd=tmp_path)
+    code, output = await run(env, *args, cwd=tmp_path)
 
     assert code == 4, output
     expected = f"database error at postgresql+asyncpg://mh:***@127.0.0.1:{closed_port}/mh: "
@@ -76,7 +71,7 @@ async def test_an_unreachable_database_is_one_line_and_exit_4(
 async def test_a_database_without_the_schema_says_so(tmp_path: Path) -> None:
     env = {**base_env(tmp_path), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/empty.db"}
 
-    code, output = await run_cli(env, "webhook-urls", cwd=tmp_path)
+    code, output = await run(env, "webhook-urls", cwd=tmp_path)
 
     assert code == 4
     assert "OperationalError: no such table" in output
@@ -92,7 +87,7 @@ async def test_a_database_without_the_schema_says_so(tmp_path: Path) -> None:
 async def test_bad_arguments_are_usage_errors(command: list[str], tmp_path: Path) -> None:
     env = {**base_env(tmp_path), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/args.db"}
 
-    code, output = await run_cli(env, *command, cwd=tmp_path)
+    code, output = await run(env, *command, cwd=tmp_path)
 
     assert code == 2
     assert f"usage: mobivate-hooks {command[0]}" in output
@@ -107,7 +102,26 @@ async def test_a_port_already_taken_fails_the_command(command: str, tmp_path: Pa
         taken.bind(("127.0.0.1", port))
         taken.listen()
 
-        code, output = await run_cli(env, command, "--port", str(port), cwd=tmp_path)
+        code, output = await run(env, command, "--port", str(port), cwd=tmp_path)
 
-    assert code not in (0, None)
+    assert code == 3
     assert "address already in use" in output
+
+
+async def test_sync_optouts_reports_a_database_it_cannot_write_to(
+    closed_port: int, tmp_path: Path
+) -> None:
+    from tests.fault_support import fake_mobivate_server, mobivate_env
+
+    database = f"postgresql+asyncpg://mh:{PASSWORD}@127.0.0.1:{closed_port}/mh"
+    async with fake_mobivate_server() as mobivate:
+        mobivate.fake.add_optout("447700900123")
+        env = {**base_env(tmp_path), **mobivate_env(mobivate, database)}
+
+        code, output = await run(env, "sync-optouts", "--since", "2020-01-01", cwd=tmp_path)
+
+    assert code == 4, output
+    assert f"database error at postgresql+asyncpg://mh:***@127.0.0.1:{closed_port}/mh" in output
+    assert "Traceback" not in output
+    assert PASSWORD not in output
+    assert "447700900123" not in output

@@ -15,9 +15,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.cli import _clear_metric_samples
 from app.config import Settings
 from app.logging_setup import JsonFormatter, configure_logging, register_secret
 from app.models import WebhookRequest
+from tests.cli_support import run_cli
 from tests.conftest import API_TOKEN, WEBHOOK_SECRET, make_settings, start_app
 from tests.test_serve import free_port, wait_until_ready
 
@@ -83,7 +85,9 @@ async def test_json_lines_carry_the_request_fields_and_redact_extras(
         f"/webhooks/{WEBHOOK_SECRET}/receipt", json=RECEIPT, headers={"X-Request-ID": "req-7"}
     )
     logging.getLogger("uvicorn.error").info("plain", extra={"color_message": "\x1b[36mplain"})
-    logging.getLogger("app.test").info("extra", extra={"peer": "call +447700900123"})
+    logging.getLogger("app.test").info(
+        "extra", extra={"peer": "call +447700900123", "peers": ["447700900123"], "count": 3}
+    )
     formatter = JsonFormatter()
     lines = {r.name: json.loads(formatter.format(r)) for r in caplog.records}
 
@@ -97,6 +101,17 @@ async def test_json_lines_carry_the_request_fields_and_redact_extras(
     assert isinstance(access["duration_ms"], float)
     assert "color_message" not in lines["uvicorn.error"]
     assert lines["app.test"]["peer"] == "call 4477******23"
+    assert lines["app.test"]["peers"] == "['4477******23']"
+    assert lines["app.test"]["count"] == 3
+
+    caplog.clear()
+    await client.post(
+        f"/webhooks/{WEBHOOK_SECRET}/receipt",
+        json=RECEIPT,
+        headers={"X-Request-ID": "447700900123"},
+    )
+    [access_record] = [r for r in caplog.records if r.name == "app.access"]
+    assert json.loads(formatter.format(access_record))["request_id"] == "4477******23"
 
 
 async def test_metrics_count_requests_and_webhook_outcomes(client: httpx.AsyncClient) -> None:
@@ -185,18 +200,12 @@ async def test_generated_urls_follow_root_path_and_trusted_proxy_headers(
         assert schema["servers"] == [{"url": "/sms"}]
 
 
-async def _run_cli(env: dict[str, str], *args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app.cli", *args, env=env, stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await process.communicate()
-    return process.returncode or 0, err.decode()
-
-
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
         ("DATABASE_URL", "not a url", "DATABASE_URL: is not a database URL"),
+        ("DATABASE_URL", "", "DATABASE_URL: is not a database URL"),
+        ("MOBIVATE_BASE_URL", "", "MOBIVATE_BASE_URL: must be an absolute http(s) URL"),
         ("DATABASE_URL", "mysql://h/db", "driver 'mysql' is not supported"),
         ("WEBHOOK_SECRET", "changeme", "WEBHOOK_SECRET looks like a placeholder"),
         ("PUBLIC_BASE_URL", "http://sms.example.com", "PUBLIC_BASE_URL must use https://"),
@@ -208,7 +217,7 @@ async def test_configuration_errors_are_one_clear_line_each(
 ) -> None:
     env = {key: val for key, val in os.environ.items() if key not in {"DATABASE_URL"}}
     env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db", variable: value})
-    code, err = await _run_cli(env, "migrate")
+    code, _, err = await run_cli(env, "migrate")
     assert code == 2
     assert message in err
     assert "Traceback" not in err
@@ -217,8 +226,9 @@ async def test_configuration_errors_are_one_clear_line_each(
 def test_empty_variables_mean_the_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """As compose passes `${VAR:-}` for a variable the operator left unset."""
     monkeypatch.chdir(tmp_path)  # no .env file
-    for name in Settings.model_fields:
-        monkeypatch.setenv(name.upper(), "")
+    meaningful_when_empty = {"DATABASE_URL", "MOBIVATE_BASE_URL", "FORWARDED_ALLOW_IPS"}
+    for name in {name.upper() for name in Settings.model_fields} - meaningful_when_empty:
+        monkeypatch.setenv(name, "")
 
     settings = Settings()
 
@@ -286,3 +296,13 @@ async def test_a_restart_starts_the_counters_afresh_in_a_given_directory(tmp_pat
     async with served_by_two_workers(env) as client:
         text = (await client.get("/metrics")).text
         assert metric_value(text, "webhook_requests_total", kind="receipt", outcome="stored") == 0
+
+
+def test_only_metric_sample_files_are_cleared(tmp_path: Path) -> None:
+    names = ["counter_41.db", "gauge_livesum_41.db", "histogram_7.db", "mobivate-hooks.db"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+
+    _clear_metric_samples(tmp_path)
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mobivate-hooks.db"]

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.cli_mobivate import check_mobivate, register_webhooks
 from app.mobivate.fake import FakeMobivate
 from app.services import registration_store as store
+from tests.cli_support import run_cli
 from tests.conftest import WEBHOOK_SECRET
 from tests.registration_helpers import (
     API_KEY,
@@ -149,20 +150,6 @@ def _free_port() -> int:
         return port
 
 
-async def _cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    return process.returncode or 0, out.decode(), err.decode()
-
-
 async def test_commands_over_loopback_against_the_fake_mobivate_server(database_url: str) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -194,10 +181,10 @@ async def test_commands_over_loopback_against_the_fake_mobivate_server(database_
                     break
                 except httpx.TransportError:
                     await asyncio.sleep(0.05)
-            code, out, err = await _cli(env, "check-mobivate")
+            code, out, err = await run_cli(env, "check-mobivate")
             assert (code, out) == (0, f"Mobivate at {base} accepted the API key\n")
             assert API_KEY not in err
-            code, out, err = await _cli(env, "register-webhooks")
+            code, out, err = await run_cli(env, "register-webhooks")
             assert code == 0, err
             assert API_KEY not in out + err
             assert out.count("registered") == 3
@@ -206,12 +193,12 @@ async def test_commands_over_loopback_against_the_fake_mobivate_server(database_
             assert registered == {f"/webhooks/{kind}": expected_url(kind) for kind in KINDS}
             assert {r["headers"]["authorization"] for r in recorded} == {"********"}
 
-            code, _, err = await _cli({**env, "MOBIVATE_API_KEY": "wrong"}, "register-webhooks")
+            code, _, err = await run_cli({**env, "MOBIVATE_API_KEY": "wrong"}, "register-webhooks")
             assert code == 1
             assert "HTTP 401: Unauthorized" in err
     finally:
         server.terminate()
         await server.wait()
-    code, _, err = await _cli(env, "check-mobivate")
+    code, _, err = await run_cli(env, "check-mobivate")
     assert code == 3
     assert "Mobivate could not be reached" in err

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -88,10 +89,21 @@ async def test_openapi_describes_webhooks_and_probes(served: str) -> None:
     assert "/readyz" in schema["paths"]
 
 
+async def wait_for_webhooks_in_progress(base_url: str, count: int) -> None:
+    """Until the server itself reports `count` webhooks received and not yet answered."""
+    pattern = re.compile(r"^webhook_requests_in_progress (\S+)$", re.MULTILINE)
+    async with asyncio.timeout(20), httpx.AsyncClient(base_url=base_url) as client:
+        while True:
+            match = pattern.search((await client.get("/metrics")).text)
+            if match and float(match.group(1)) == count:
+                return
+            await asyncio.sleep(0.02)
+
+
 async def test_sigterm_answers_and_commits_the_webhooks_in_flight(
     database_url: str, tmp_path: Path
 ) -> None:
-    """A one-second linger holds every webhook in the ingest writer when SIGTERM arrives: each
+    """A one-second linger holds the webhooks in the ingest writer when SIGTERM arrives: each
     must still be answered 200 and stored before the process exits."""
     from app.db import create_engine
     from tests.fault_support import SECRET as FAULT_SECRET
@@ -114,7 +126,7 @@ async def test_sigterm_answers_and_commits_the_webhooks_in_flight(
             )
             for key in keys
         ]
-        await asyncio.sleep(0.3)
+        await wait_for_webhooks_in_progress(process.base_url, count)
         assert not any(post.done() for post in posts), "answered before the linger ended"
         await process.stop()
         answers = await asyncio.gather(*posts)

@@ -1,10 +1,8 @@
 """Probes, the generated webhook secret, replay of unparsed bodies and the CLI, on both backends."""
 
-import asyncio
 import json
 import logging
 import os
-import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -16,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.models import Receipt, ServiceSetting, WebhookRequest
 from app.services.ingest import IngestWriter
 from app.services.reprocess import reprocess_unparsed
+from tests.cli_support import run_cli
 from tests.conftest import count_rows, make_settings, start_app
 
 
@@ -114,17 +113,7 @@ async def test_reprocess_stores_events_of_bodies_that_failed_to_parse_once(
 async def _cli(database_url: str, *args: str) -> tuple[int, str, str]:
     env = {**os.environ, "DATABASE_URL": database_url, "PUBLIC_BASE_URL": "https://sms.example/x"}
     env.pop("WEBHOOK_SECRET", None)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    return process.returncode or 0, out.decode(), err.decode()
+    return await run_cli(env, *args)
 
 
 async def test_cli_webhook_urls_prints_the_urls_with_the_generated_secret(

@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from app.metrics import WEBHOOK_EVENTS
+from app.metrics import WEBHOOK_EVENTS, WEBHOOKS_IN_PROGRESS
 from app.mobivate.payloads import WebhookKind
 from app.services import intake
 from app.services.ingest import IngestRefused, IngestUnavailable, IngestWriter, RawWebhook
@@ -109,8 +109,9 @@ class WebhookEndpoint:
     """The ASGI app behind the route."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await receive_webhook(scope, receive)
-        await response(send)
+        with WEBHOOKS_IN_PROGRESS.track_inprogress():
+            response = await receive_webhook(scope, receive)
+            await response(send)
 
 
 async def receive_webhook(scope: Scope, receive: Receive) -> Response:

@@ -23,9 +23,10 @@ from typing import Any, Literal
 
 from sqlalchemy import Table, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.db import DATABASE_ERRORS
 from app.mobivate.payloads import ParsedEvent, WebhookKind
 from app.models import Click, IncomingMessage, Receipt, WebhookRequest
 from app.services import ingest_pg
@@ -210,7 +211,7 @@ class IngestWriter:
                 await self._keep_refused(batch[0], exc)
             return
         except Exception as exc:  # the writer must outlive any failure of one batch
-            if not isinstance(exc, (SQLAlchemyError, OSError)):
+            if not isinstance(exc, DATABASE_ERRORS):
                 logger.exception("unexpected failure storing %d webhook request(s)", len(batch))
             self._fail(batch, exc)
             return
@@ -225,7 +226,7 @@ class IngestWriter:
         unparsed = _Pending(item.raw, None, "unparsed", message, item.future, item.already_stored)
         try:
             await self._write([unparsed])
-        except (SQLAlchemyError, OSError) as second:
+        except DATABASE_ERRORS as second:
             self._fail([item], second)
             return
         if not item.future.done():

@@ -26,11 +26,10 @@ from http import HTTPStatus
 from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.background import cancel_and_wait
-from app.db import utcnow
+from app.db import DATABASE_ERRORS, utcnow
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateAuthError, MobivateRefused, MobivateUnavailable
 from app.phone import mask_msisdn
@@ -105,7 +104,7 @@ class OutboxWorker:
         while not self._stopping:
             try:
                 claimed = await self.run_once()
-            except (SQLAlchemyError, OSError) as exc:
+            except DATABASE_ERRORS as exc:
                 logger.warning("outbox: database unavailable: %s", type(exc).__name__)
                 claimed = 0
             except Exception:  # the worker must outlive any single failure
