@@ -4,6 +4,7 @@ never the password), a port already taken is uvicorn's line and a non-zero exit.
 import os
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,7 @@ async def test_sync_optouts_reports_a_database_it_cannot_write_to(
 
     database = f"postgresql+asyncpg://mh:{PASSWORD}@127.0.0.1:{closed_port}/mh"
     async with fake_mobivate_server() as mobivate:
-        mobivate.fake.add_optout("447700900123")
+        mobivate.fake.add_optout("447700900123", created=datetime.now(UTC) - timedelta(hours=1))
         env = {**base_env(tmp_path), **mobivate_env(mobivate, database)}
 
         code, output = await run(env, "sync-optouts", "--since", "2020-01-01", cwd=tmp_path)
