@@ -22,10 +22,10 @@ from app.models import OutboxMessage
 from app.services.state_metrics import render_state_metrics
 from app.status_transitions import note_transitions
 from tests.conftest import WEBHOOK_SECRET, RunningApp, start_app
+from tests.metrics_support import metric_value
 from tests.optout_support import all_settled, eventually, incoming, pushes, send_incoming
 from tests.registration_helpers import API_KEY, KINDS, registration_settings
 from tests.test_full_loop import ReverseProxy
-from tests.test_observability import metric_value
 
 
 class Metrics:

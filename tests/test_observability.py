@@ -21,6 +21,7 @@ from app.logging_setup import JsonFormatter, configure_logging, register_secret
 from app.models import WebhookRequest
 from tests.cli_support import run_cli
 from tests.conftest import API_TOKEN, WEBHOOK_SECRET, make_settings, start_app
+from tests.metrics_support import metric_value
 from tests.test_serve import free_port, wait_until_ready
 
 RECEIPT = {"deliveryMessageId": "9A85B95E", "status": "DELIVERED", "statusCode": 1}
@@ -36,16 +37,6 @@ def app_logging() -> Iterator[None]:
     logging.setLogRecordFactory(factory)
     root.handlers[:] = handlers
     root.setLevel(level)
-
-
-def metric_value(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        if all(f'{key}="{value}"' in line for key, value in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 async def test_request_id_is_generated_or_honoured(client: httpx.AsyncClient) -> None:

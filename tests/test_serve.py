@@ -2,7 +2,6 @@
 
 import asyncio
 import os
-import re
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -10,6 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.metrics_support import metric_value
 
 SECRET = "serve-test-secret-0123456789abcdef"
 
@@ -91,11 +92,10 @@ async def test_openapi_describes_webhooks_and_probes(served: str) -> None:
 
 async def wait_for_webhooks_in_progress(base_url: str, count: int) -> None:
     """Until the server itself reports `count` webhooks received and not yet answered."""
-    pattern = re.compile(r"^webhook_requests_in_progress (\S+)$", re.MULTILINE)
     async with asyncio.timeout(20), httpx.AsyncClient(base_url=base_url) as client:
         while True:
-            match = pattern.search((await client.get("/metrics")).text)
-            if match and float(match.group(1)) == count:
+            text = (await client.get("/metrics")).text
+            if metric_value(text, "webhook_requests_in_progress") == count:
                 return
             await asyncio.sleep(0.02)
 
@@ -107,13 +107,15 @@ async def test_sigterm_answers_and_commits_the_webhooks_in_flight(
     must still be answered 200 and stored before the process exits."""
     from app.db import create_engine
     from tests.fault_support import SECRET as FAULT_SECRET
-    from tests.fault_support import ServiceProcess, stored_receipts
+    from tests.fault_support import service, stored_receipts
 
     count = 20
-    process = ServiceProcess(tmp_path, {"DATABASE_URL": database_url, "INGEST_LINGER_MS": "1000"})
-    await process.start()
+    env = {"DATABASE_URL": database_url, "INGEST_LINGER_MS": "1000"}
     limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
-    async with httpx.AsyncClient(base_url=process.base_url, limits=limits, timeout=30) as client:
+    async with (
+        service(tmp_path, env) as process,
+        httpx.AsyncClient(base_url=process.base_url, limits=limits, timeout=30) as client,
+    ):
         # Open every connection first, so the posts below reach the server at once.
         await asyncio.gather(*(client.get("/healthz") for _ in range(count)))
         keys = [f"DRAIN{index:04d}" for index in range(count)]
