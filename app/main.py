@@ -8,37 +8,35 @@ import httpx
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from app.api_docs import AUTH
+from app.api.deps import ApiAuth
+from app.api.docs import AUTH
+from app.api.errors import install_error_handlers
+from app.api.middleware import RequestContextMiddleware, RootPathMiddleware
+from app.api.openapi import install_openapi
 from app.config import Settings, get_settings
-from app.db import create_engine
-from app.deps import ApiAuth
-from app.errors import install_error_handlers
-from app.logging_setup import register_secret
-from app.middleware import RequestContextMiddleware, RootPathMiddleware
-from app.openapi import install_openapi
-from app.routes import (
-    batches,
-    events,
-    health,
-    messages,
-    metrics,
-    optouts,
-    registrations,
-    sent_lists,
-    stats,
-    stream,
-    webhooks,
-)
-from app.services.delivery_tasks import start_delivery
-from app.services.feed_watch import start_feed
-from app.services.ingest import IngestWriter
-from app.services.mobivate_client import mobivate_client, mobivate_http_client
-from app.services.optout_tasks import start_optouts
-from app.services.outage import open_outage_spool
-from app.services.registration import start_registration
-from app.services.stats_rollup import start_rollup
-from app.services.webhook_secret import mask_secret, resolve_webhook_secret, webhook_urls
-from app.throttle import FailureLimiter
+from app.core.db import create_engine
+from app.core.logs import register_secret
+from app.delivery.tasks import start_delivery
+from app.feed import api as stream
+from app.feed.watch import start_feed
+from app.mobivate_clients import mobivate_client, mobivate_http_client
+from app.ops import health
+from app.ops import metrics_api as metrics
+from app.optouts import api as optouts
+from app.optouts.tasks import start_optouts
+from app.registration import api as registrations
+from app.registration.registrar import start_registration
+from app.sending import api as messages
+from app.sending import batch_api as batches
+from app.sending import lists_api as sent_lists
+from app.stats import api as stats
+from app.stats.rollup import start_rollup
+from app.webhooks import api as events
+from app.webhooks import receive as webhooks
+from app.webhooks.ingest import IngestWriter
+from app.webhooks.outage import open_outage_spool
+from app.webhooks.secret import mask_secret, resolve_webhook_secret, webhook_urls
+from app.webhooks.throttle import FailureLimiter
 
 logger = logging.getLogger(__name__)
 

@@ -27,9 +27,9 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.db import create_engine
-from app.migrate import upgrade
-from app.services.stats_rollup import refresh
+from app.core.db import create_engine
+from app.core.migrate import upgrade
+from app.stats.rollup import refresh
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 NUMBERS = 200_000

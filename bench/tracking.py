@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from harness import create_database, drop_database
 from sqlalchemy import func, insert, select
 
-from app import migrate
-from app.db import create_engine
+from app.core import migrate
+from app.core.db import create_engine
+from app.core.tables import OutboundMessage
+from app.delivery import linking as delivery
 from app.mobivate.payloads import WebhookKind, parse_webhook
-from app.models import OutboundMessage
-from app.services import delivery
-from app.services.ingest import IngestWriter, RawWebhook
+from app.webhooks.ingest import IngestWriter, RawWebhook
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 

@@ -7,9 +7,9 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import app.models  # noqa: F401  (registers every table on the metadata)
+import app.core.tables  # noqa: F401  (registers every table on the metadata)
 from app.config import Settings
-from app.db import Base, ensure_sqlite_directory
+from app.core.db import Base, ensure_sqlite_directory
 
 # Any constant works; it only has to be the same for every process migrating this database.
 MIGRATION_LOCK_ID = 727_274_001

@@ -20,9 +20,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app import migrate
 from app.config import Settings
-from app.db import Base, create_engine
+from app.core import migrate
+from app.core.db import Base, create_engine
 from app.main import create_app
 
 pytest_plugins = ("tests.figures",)

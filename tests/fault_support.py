@@ -21,8 +21,8 @@ import uvicorn
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.mobivate.fake import FakeMobivate
-from app.models import Receipt
+from app.core.tables import Receipt
+from app.fake_mobivate import FakeMobivate
 from tests.pg_cluster import free_port
 
 REPO = Path(__file__).resolve().parents[1]

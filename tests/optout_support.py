@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.mobivate.fake import FakeMobivate
-from app.models import OutboxMessage
+from app.core.tables import OutboxMessage
+from app.fake_mobivate import FakeMobivate
 from tests.conftest import WEBHOOK_SECRET, RunningApp, make_settings, start_app
 
 FAKE_API_KEY = "fake-mobivate-key-for-optout-tests"

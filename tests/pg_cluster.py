@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app import migrate
+from app.core import migrate
 
 BIN_DIRS = [Path(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)]
 

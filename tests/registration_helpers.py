@@ -9,7 +9,7 @@ import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
-from app.mobivate.fake import FakeMobivate, RecordedRequest
+from app.fake_mobivate import FakeMobivate, RecordedRequest
 from tests.conftest import WEBHOOK_SECRET, make_settings
 
 API_KEY = "mv-live-4f1c-SECRET-9a7e"

@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
-from app.db import create_engine, utcnow
-from app.mobivate.fake import FakeMobivate
-from app.mobivate.fake.records import FakeMessage, RecordedRequest
-from app.models import OutboundMessage
-from app.services.optouts import OptoutChange, record_changes
+from app.core.db import create_engine, utcnow
+from app.core.tables import OutboundMessage
+from app.fake_mobivate import FakeMobivate
+from app.fake_mobivate.records import FakeMessage, RecordedRequest
+from app.optouts.registry import OptoutChange, record_changes
 from tests.conftest import WEBHOOK_SECRET, RunningApp, make_settings, start_app
 
 FAKE_API_KEY = "fake-mobivate-key-for-sending-tests"

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from app.models import Click, OutboundMessage, StatsDirtyHour, StatsHour
-from app.services.stats_rollup import refresh
+from app.core.tables import Click, OutboundMessage, StatsDirtyHour, StatsHour
+from app.stats.rollup import refresh
 from tests.api_support import post_click, post_incoming, post_receipt, send_message, start_harness
 from tests.sending_support import Harness
 

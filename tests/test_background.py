@@ -2,7 +2,7 @@
 
 import asyncio
 
-from app.background import cancel_and_wait
+from app.core.background import cancel_and_wait
 
 
 async def test_a_loop_that_swallows_one_cancellation_still_stops() -> None:

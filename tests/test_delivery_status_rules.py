@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.delivery_status import (
+from app.delivery.status_rules import (
     Phase,
     ReceiptFacts,
     best_receipt,

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import create_engine
-from app.mobivate.fake import FakeMobivate
-from app.models import Receipt
+from app.core.db import create_engine
+from app.core.tables import Receipt
+from app.fake_mobivate import FakeMobivate
 from tests.conftest import WEBHOOK_SECRET, count_rows
 from tests.sending_support import Harness, sending_app, sending_settings
 

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db import utcnow
-from app.services.feed import FEED, append, entry
-from app.services.feed_watch import FeedWatcher
+from app.core.db import utcnow
+from app.feed.entries import FEED, append, entry
+from app.feed.watch import FeedWatcher
 from tests.api_support import (
     at,
     post_click,

@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from app.mobivate.fake import FakeMobivate, NoWebhook
-from app.mobivate.fake.dates import MalformedDate, parse_mobivate_date
+from app.fake_mobivate import FakeMobivate, NoWebhook
+from app.fake_mobivate.dates import MalformedDate, parse_mobivate_date
 
 BASE_URL = "https://api.mobivatebulksms.com"
 API_KEY = "test-key"

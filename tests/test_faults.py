@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app import migrate
-from app.db import create_engine
-from app.models import Optout, OutboxMessage
+from app.core import migrate
+from app.core.db import create_engine
+from app.core.tables import Optout, OutboxMessage
 from tests.fault_support import (
     API_TOKEN,
     SECRET,

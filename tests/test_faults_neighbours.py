@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.mobivate.fake import FakeMobivate
+from app.fake_mobivate import FakeMobivate
 from tests.conftest import make_settings, start_app
 from tests.fault_support import (
     API_TOKEN,

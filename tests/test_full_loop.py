@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Receive, Scope, Send
 
-from app.mobivate.fake import FakeMobivate
+from app.core.tables import Click, IncomingMessage, Receipt
+from app.fake_mobivate import FakeMobivate
 from app.mobivate.models import SingleMessage, normalise_id
-from app.models import Click, IncomingMessage, Receipt
 from tests.conftest import RunningApp, start_app
 from tests.registration_helpers import API_KEY, KINDS, Forward, expected_url, registration_settings
 

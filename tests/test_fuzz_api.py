@@ -14,7 +14,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 from schemathesis.core.failures import FailureGroup
 
-from app.mobivate.fake import FakeMobivate
+from app.fake_mobivate import FakeMobivate
 from tests.conftest import API_TOKEN, WEBHOOK_SECRET, RunningApp, make_settings, start_app
 from tests.figures import record
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.models import WebhookRequest
+from app.core.tables import WebhookRequest
 from tests.conftest import WEBHOOK_SECRET
 from tests.figures import record
 

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.config import Settings
+from app.core.tables import Click, IncomingMessage, Receipt, WebhookRequest
 from app.main import create_app
-from app.models import Click, IncomingMessage, Receipt, WebhookRequest
-from app.services.ingest import StoredEvent
+from app.webhooks.ingest import StoredEvent
 from tests.conftest import WEBHOOK_SECRET, RunningApp, count_rows
 
 

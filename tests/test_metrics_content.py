@@ -13,14 +13,14 @@ from pydantic import SecretStr
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import create_engine, utcnow
-from app.metrics import render
+from app.core.db import create_engine, utcnow
+from app.core.metrics import render
+from app.core.tables import OutboxMessage
+from app.delivery.transitions import note_transitions
+from app.fake_mobivate import FakeMobivate
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateError
-from app.mobivate.fake import FakeMobivate
-from app.models import OutboxMessage
-from app.services.state_metrics import render_state_metrics
-from app.status_transitions import note_transitions
+from app.ops.state_metrics import render_state_metrics
 from tests.conftest import WEBHOOK_SECRET, RunningApp, start_app
 from tests.metrics_support import metric_value
 from tests.optout_support import all_settled, eventually, incoming, pushes, send_incoming

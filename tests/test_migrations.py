@@ -11,8 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from app import migrate
-from app.db import Base, create_engine
+from app.core import migrate
+from app.core.db import Base, create_engine
 from tests.conftest import BACKENDS, _create_postgres_database, _drop_postgres_database
 
 

@@ -7,6 +7,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from app.fake_mobivate import FakeMobivate
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import (
     MobivateAuthError,
@@ -15,7 +16,6 @@ from app.mobivate.errors import (
     MobivateRefused,
     MobivateUnavailable,
 )
-from app.mobivate.fake import FakeMobivate
 from app.mobivate.models import (
     BatchItem,
     BatchRequest,

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.cli import _clear_metric_samples
+from app.cli.main import _clear_metric_samples
 from app.config import Settings
-from app.logging_setup import JsonFormatter, configure_logging, register_secret
-from app.models import WebhookRequest
+from app.core.logs import JsonFormatter, configure_logging, register_secret
+from app.core.tables import WebhookRequest
 from tests.cli_support import run_cli
 from tests.conftest import API_TOKEN, WEBHOOK_SECRET, make_settings, start_app
 from tests.metrics_support import metric_value
@@ -244,7 +244,15 @@ def workers_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 async def served_by_two_workers(env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2", env=env
+        sys.executable,
+        "-m",
+        "app.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        env=env,
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.optout_rules import (
+from app.optouts.keywords import (
     DEFAULT_HELP,
     DEFAULT_OPT_IN,
     DEFAULT_OPT_OUT,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.services.optouts import OptoutChange, is_opted_out, record_changes
+from app.optouts.registry import OptoutChange, is_opted_out, record_changes
 from tests.optout_support import (
     all_settled,
     app_with,

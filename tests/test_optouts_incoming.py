@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.models import IncomingMessage, OptoutEvent
+from app.core.tables import IncomingMessage, OptoutEvent
 from tests.conftest import count_rows
 from tests.optout_support import (
     all_settled,

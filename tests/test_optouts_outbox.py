@@ -6,8 +6,8 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import utcnow
-from app.models import OutboxMessage
+from app.core.db import utcnow
+from app.core.tables import OutboxMessage
 from tests.optout_support import (
     all_settled,
     app_with,

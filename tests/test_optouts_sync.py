@@ -13,12 +13,12 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.cli_optouts import sync_optouts
+from app.cli.optouts import sync_optouts
+from app.core.tables import Optout, OptoutEvent, OutboxMessage, ServiceSetting
+from app.fake_mobivate import FakeMobivate
 from app.mobivate.client import MobivateClient
-from app.mobivate.fake import FakeMobivate
-from app.models import Optout, OptoutEvent, OutboxMessage, ServiceSetting
-from app.services.optout_sync import import_optouts
-from app.services.optouts import OptoutChange, record_changes
+from app.optouts.registry import OptoutChange, record_changes
+from app.optouts.sync import import_optouts
 from tests.conftest import count_rows
 from tests.optout_support import (
     FAKE_API_KEY,

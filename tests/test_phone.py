@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.phone import InvalidPhoneNumber, mask_msisdn, normalise_msisdn, validate_international
+from app.core.phone import InvalidPhoneNumber, mask_msisdn, normalise_msisdn, validate_international
 
 
 @pytest.mark.parametrize(

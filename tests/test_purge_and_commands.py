@@ -12,10 +12,10 @@ import yaml
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.cli import build_parser
+from app.cli.main import build_parser
 from app.config import Settings
-from app.models import IncomingMessage, Optout, OptoutEvent, Receipt, WebhookRequest
-from app.services.purge import purge_before
+from app.core.tables import IncomingMessage, Optout, OptoutEvent, Receipt, WebhookRequest
+from app.webhooks.purge import purge_before
 from tests.conftest import WEBHOOK_SECRET, count_rows
 from tests.test_service_basics import _cli
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
-from app.cli import build_parser
-from app.cli_reconcile import run_reconcile
-from app.db import utcnow
-from app.models import Receipt
-from app.services.reconcile import parse_duration
+from app.cli.delivery import run_reconcile
+from app.cli.main import build_parser
+from app.core.db import utcnow
+from app.core.tables import Receipt
+from app.delivery.reconcile import parse_duration
 from tests.conftest import count_rows
 from tests.sending_support import Harness, sending_app, sending_settings
 

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import utcnow
-from app.mobivate.fake import FakeMobivate
-from app.models import WebhookRegistration
+from app.core.db import utcnow
+from app.core.tables import WebhookRegistration
+from app.fake_mobivate import FakeMobivate
 from tests.conftest import WEBHOOK_SECRET, RunningApp, start_app
 from tests.registration_helpers import (
     API_KEY,

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.cli_mobivate import check_mobivate, register_webhooks
-from app.mobivate.fake import FakeMobivate
-from app.services import registration_store as store
+from app.cli.mobivate import check_mobivate, register_webhooks
+from app.fake_mobivate import FakeMobivate
+from app.registration import store
 from tests.cli_support import run_cli
 from tests.conftest import WEBHOOK_SECRET
 from tests.registration_helpers import (

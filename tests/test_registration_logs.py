@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.logging_setup import configure_logging
-from app.mobivate.fake import FakeMobivate
+from app.core.logs import configure_logging
+from app.fake_mobivate import FakeMobivate
 from tests.conftest import start_app
 from tests.registration_helpers import API_KEY, all_in, eventually, registration_settings
 

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import Base
-from app.logging_setup import configure_logging
-from app.throttle import FailureLimiter
+from app.core.db import Base
+from app.core.logs import configure_logging
+from app.webhooks.throttle import FailureLimiter
 from tests.conftest import API_TOKEN, WEBHOOK_SECRET, RunningApp, make_settings, start_app
 
 RECEIPT = {"deliveryMessageId": "9A85B95E", "status": "DELIVERED", "statusCode": 1}

@@ -6,8 +6,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.mobivate.fake import FakeMobivate
-from app.models import Batch, OutboundMessage
+from app.core.tables import Batch, OutboundMessage
+from app.fake_mobivate import FakeMobivate
 from tests.conftest import count_rows
 from tests.sending_support import Harness, sending_app, sending_settings
 

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from app.db import utcnow
-from app.mobivate.fake import FakeMobivate
-from app.models import IdempotencyKey, OutboundMessage
+from app.core.db import utcnow
+from app.core.tables import IdempotencyKey, OutboundMessage
+from app.fake_mobivate import FakeMobivate
 from tests.conftest import count_rows
 from tests.sending_support import Harness, sending_app, sending_settings
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.models import OutboundMessage
+from app.core.tables import OutboundMessage
 from tests.conftest import count_rows
 from tests.sending_support import Harness, sending_app, sending_settings
 

@@ -105,7 +105,7 @@ async def test_sigterm_answers_and_commits_the_webhooks_in_flight(
 ) -> None:
     """A one-second linger holds the webhooks in the ingest writer when SIGTERM arrives: each
     must still be answered 200 and stored before the process exits."""
-    from app.db import create_engine
+    from app.core.db import create_engine
     from tests.fault_support import SECRET as FAULT_SECRET
     from tests.fault_support import service, stored_receipts
 

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.models import Receipt, ServiceSetting, WebhookRequest
-from app.services.ingest import IngestWriter
-from app.services.reprocess import reprocess_unparsed
+from app.core.tables import Receipt, ServiceSetting, WebhookRequest
+from app.webhooks.ingest import IngestWriter
+from app.webhooks.replay import reprocess_unparsed
 from tests.cli_support import run_cli
 from tests.conftest import count_rows, make_settings, start_app
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.sms_text import GSM7_BASIC, GSM7_EXTENSION, Encoding, SmsSegments, analyse
+from app.core.sms_text import GSM7_BASIC, GSM7_EXTENSION, Encoding, SmsSegments, analyse
 
 GSM7 = Encoding.GSM7
 UCS2 = Encoding.UCS2

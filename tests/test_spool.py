@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import create_engine
-from app.models import Optout, Receipt, WebhookRequest
+from app.core.db import create_engine
+from app.core.tables import Optout, Receipt, WebhookRequest
 from tests.conftest import WEBHOOK_SECRET, make_settings, start_app
 from tests.fault_support import eventually
 from tests.pg_cluster import PgCluster, throwaway_postgres

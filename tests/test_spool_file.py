@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from app.mobivate.payloads import WebhookKind
-from app.services.ingest import RawWebhook
-from app.services.spool import SpoolFile, SpoolFull, adopt_orphans, open_own_spool
+from app.webhooks.ingest import RawWebhook
+from app.webhooks.spool import SpoolFile, SpoolFull, adopt_orphans, open_own_spool
 
 
 def raw(n: int, size: int = 10) -> RawWebhook:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.models import Click, IncomingMessage, Receipt, WebhookRequest
+from app.core.tables import Click, IncomingMessage, Receipt, WebhookRequest
 from tests.conftest import WEBHOOK_SECRET, RunningApp, count_rows, start_app
 
 RECEIPT = {

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import app.db
+import app.core.db
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -24,14 +24,14 @@ def upgrade() -> None:
         "service_settings",
         sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_service_settings")),
     )
     op.create_table(
         "webhook_requests",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("received_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("content_type", sa.String(length=255), nullable=True),
         sa.Column("client_addr", sa.String(length=64), nullable=True),
         sa.Column("body", sa.LargeBinary(), nullable=False),
@@ -58,7 +58,7 @@ def upgrade() -> None:
         ),
         sa.Column("request_id", sa.Uuid(), nullable=True),
         sa.Column("dedupe_key", sa.String(length=64), nullable=False),
-        sa.Column("received_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("message_id", sa.String(length=128), nullable=True),
         sa.Column("message_id_norm", sa.String(length=128), nullable=True),
         sa.Column("mobile", sa.String(length=64), nullable=True),
@@ -103,8 +103,8 @@ def upgrade() -> None:
         ),
         sa.Column("request_id", sa.Uuid(), nullable=True),
         sa.Column("dedupe_key", sa.String(length=64), nullable=False),
-        sa.Column("received_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("event_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("received_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("event_at", app.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("event_at_raw", sa.String(length=64), nullable=True),
         sa.Column("mobivate_id", sa.String(length=128), nullable=True),
         sa.Column("mobivate_id_norm", sa.String(length=128), nullable=True),
@@ -158,8 +158,8 @@ def upgrade() -> None:
         sa.Column("request_id", sa.Uuid(), nullable=True),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("dedupe_key", sa.String(length=64), nullable=False),
-        sa.Column("received_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("event_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("received_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("event_at", app.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("event_at_raw", sa.String(length=64), nullable=True),
         sa.Column("delivery_message_id", sa.String(length=128), nullable=True),
         sa.Column("message_id_norm", sa.String(length=128), nullable=True),

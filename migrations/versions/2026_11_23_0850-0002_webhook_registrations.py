@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import app.db
+import app.core.db
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -25,13 +25,13 @@ def upgrade() -> None:
         sa.Column("url", sa.Text(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("last_attempt_at", app.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_success_at", app.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("next_attempt_at", app.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("claimed_until", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_attempt_at", app.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_success_at", app.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", app.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claimed_until", app.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
         sa.Column("mobivate_message", sa.Text(), nullable=True),
-        sa.Column("updated_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("kind", name=op.f("pk_webhook_registrations")),
     )
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import app.db
+import app.core.db
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -23,11 +23,11 @@ def upgrade() -> None:
         "optouts",
         sa.Column("msisdn", sa.String(length=32), nullable=False),
         sa.Column("opted_out", sa.Boolean(), nullable=False),
-        sa.Column("changed_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("keyword", sa.String(length=64), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column("updated_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("msisdn", name=op.f("pk_optouts")),
     )
     with op.batch_alter_table("optouts", schema=None) as batch_op:
@@ -54,8 +54,8 @@ def upgrade() -> None:
             nullable=True,
         ),
         sa.Column("dedupe_key", sa.String(length=128), nullable=True),
-        sa.Column("event_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("recorded_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("event_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("recorded_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["incoming_message_id"],
             ["incoming_messages.id"],
@@ -86,14 +86,14 @@ def upgrade() -> None:
         sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("claimed_until", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("claimed_until", app.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("mobivate_status", sa.Integer(), nullable=True),
         sa.Column("mobivate_message", sa.Text(), nullable=True),
-        sa.Column("mobivate_created", app.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("delivered_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("mobivate_created", app.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", app.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["event_id"],
             ["optout_events.id"],

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import app.db
+import app.core.db
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -31,7 +31,7 @@ def upgrade() -> None:
         ),
         sa.Column("name", sa.String(length=255), nullable=True),
         sa.Column("route_id", sa.String(length=64), nullable=False),
-        sa.Column("schedule_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("schedule_at", app.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("spread_hours", sa.Integer(), nullable=True),
         sa.Column("shorten_urls", sa.Boolean(), nullable=False),
         sa.Column("exclude_duplicates", sa.Boolean(), nullable=False),
@@ -49,8 +49,8 @@ def upgrade() -> None:
         ),
         sa.Column("error_status", sa.Integer(), nullable=True),
         sa.Column("error_message", sa.Text(), nullable=True),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_batches")),
     )
     with op.batch_alter_table("batches", schema=None) as batch_op:
@@ -74,8 +74,8 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("completed_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", app.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_keys")),
         sa.UniqueConstraint("key", "endpoint", name=op.f("uq_idempotency_keys_key_endpoint")),
     )
@@ -101,7 +101,7 @@ def upgrade() -> None:
         sa.Column("encoding", sa.String(length=8), nullable=False),
         sa.Column("parts", sa.Integer(), nullable=False),
         sa.Column("shorten_urls", sa.Boolean(), nullable=False),
-        sa.Column("schedule_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("schedule_at", app.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("mobivate_id", sa.String(length=128), nullable=True),
         sa.Column("mobivate_id_norm", sa.String(length=128), nullable=True),
         sa.Column("mobivate_batch_id", sa.String(length=128), nullable=True),
@@ -109,16 +109,16 @@ def upgrade() -> None:
         sa.Column("submission", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=64), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=True),
-        sa.Column("status_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("status_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("status_rank", sa.Integer(), nullable=False),
         sa.Column("status_receipt_id", sa.BigInteger(), nullable=True),
         sa.Column("final", sa.Boolean(), nullable=False),
-        sa.Column("delivered_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", app.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("error_status", sa.Integer(), nullable=True),
         sa.Column("error_message", sa.Text(), nullable=True),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("submitted_at", app.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("updated_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("submitted_at", app.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["batch_id"],
             ["batches.id"],

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import app.db
+import app.core.db
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -57,7 +57,7 @@ FOR EACH STATEMENT EXECUTE FUNCTION event_feed_notify()
 """
 
 
-# PostgreSQL: note the creation hours of messages that change, for app/services/stats_rollup.py.
+# PostgreSQL: note the creation hours of messages that change, for app/stats/rollup.py.
 # Statement-level with transition tables: one insert per statement, whatever the row count.
 _DIRTY_FUNCTION = """
 CREATE FUNCTION stats_mark_dirty() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -90,7 +90,7 @@ _DIRTY_TRIGGERS = {
 
 # Status changes of sent messages enter the live feed from the statement that makes them,
 # whichever code path it is (sending, receipts, reconciliation). The PostgreSQL function takes
-# the feed's advisory lock first, as every feed writer does (see app/services/feed.py).
+# the feed's advisory lock first, as every feed writer does (see app/feed/entries.py).
 _FEED_COLUMNS = (
     "kind, ref_id, msisdn, message_id, batch_id, mobivate_id, mobivate_batch_id, reference, "
     "status, created_at, payload"
@@ -184,11 +184,11 @@ def _drop_status_triggers(dialect: str) -> None:
 
 def _add_occurred_at(table: str) -> None:
     with op.batch_alter_table(table) as batch_op:
-        batch_op.add_column(sa.Column("occurred_at", app.db.UTCDateTime(timezone=True)))
+        batch_op.add_column(sa.Column("occurred_at", app.core.db.UTCDateTime(timezone=True)))
     op.execute(f"UPDATE {table} SET occurred_at = COALESCE(event_at, received_at)")  # noqa: S608
     with op.batch_alter_table(table) as batch_op:
         batch_op.alter_column(
-            "occurred_at", existing_type=app.db.UTCDateTime(timezone=True), nullable=False
+            "occurred_at", existing_type=app.core.db.UTCDateTime(timezone=True), nullable=False
         )
 
 
@@ -210,7 +210,7 @@ def upgrade() -> None:
         sa.Column("mobivate_batch_id", sa.String(length=128), nullable=True),
         sa.Column("reference", sa.String(length=255), nullable=True),
         sa.Column("status", sa.String(length=64), nullable=True),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column(
             "payload",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -220,7 +220,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "stats_hours",
-        sa.Column("hour", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("hour", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("sent", sa.Integer(), nullable=False),
         sa.Column("delivered", sa.Integer(), nullable=False),
         sa.Column("failed", sa.Integer(), nullable=False),
@@ -230,7 +230,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("computed_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("computed_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("hour", name=op.f("pk_stats_hours")),
     )
     op.create_table(
@@ -241,7 +241,7 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("hour", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("hour", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stats_dirty_hours")),
     )
     _create_status_triggers(op.get_bind().dialect.name)

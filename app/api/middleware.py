@@ -1,0 +1,101 @@
+"""Request context: a request id on every log line and response, one access-log line and the
+HTTP metrics per request. Pure ASGI (no per-request task or body buffering) because it wraps the
+webhook hot path too."""
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.logs import request_id_var
+from app.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+access_logger = logging.getLogger("app.access")
+
+_VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return value.decode() if _VALID_REQUEST_ID.match(value) else None
+    return None
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+        self.app = app
+        self.access_log = access_log
+        self._templates: dict[object, str] | None = None
+
+    def _route_template(self, scope: Scope) -> str:
+        """The matched route's path template, never the raw path (webhook paths carry the
+        secret)."""
+        route = scope.get("route")
+        if route is not None:
+            return str(getattr(route, "path", "unmatched"))
+        if self._templates is None:
+            routes = getattr(scope.get("app"), "routes", ())
+            self._templates = {
+                route.endpoint: route.path for route in routes if hasattr(route, "endpoint")
+            }
+        return self._templates.get(scope.get("endpoint"), "unmatched")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        header = (b"x-request-id", request_id.encode())
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            template = self._route_template(scope)
+            method = scope["method"]
+            HTTP_REQUESTS.labels(template, method, str(status)).inc()
+            HTTP_LATENCY.labels(template, method).observe(elapsed)
+            if self.access_log:
+                access_logger.info(
+                    "%s %s %d %.1fms",
+                    method,
+                    template,
+                    status,
+                    elapsed * 1000,
+                    extra={
+                        "method": method,
+                        "route": template,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 3),
+                    },
+                )
+            request_id_var.reset(token)
+
+
+class RootPathMiddleware:
+    """Serve under a path prefix (ROOT_PATH) whether or not the proxy strips it: the same as
+    uvicorn's --root-path, but part of the app so every server and test behaves alike."""
+
+    def __init__(self, app: ASGIApp, *, root_path: str) -> None:
+        self.app = app
+        self.root_path = root_path.rstrip("/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and self.root_path:
+            scope["root_path"] = self.root_path
+            if not scope["path"].startswith(self.root_path + "/"):
+                scope["path"] = self.root_path + scope["path"]
+        await self.app(scope, receive, send)

@@ -1,0 +1,119 @@
+"""`mobivate-hooks reconcile`: ask Mobivate about sent messages that are still not final.
+
+Exit codes (as for the other Mobivate commands): 0 done, every lookup answered; 1 Mobivate refused
+the API key, or some lookups failed (the rest are recorded: run again later); 2 a setting or
+argument is wrong; 3 Mobivate could not be reached at all; 4 the database failed (e.g. not
+migrated: run `mobivate-hooks migrate`).
+"""
+
+import argparse
+import asyncio
+import sys
+from datetime import timedelta
+from typing import Any, TextIO
+
+import httpx
+
+from app.cli.arguments import duration, positive_int
+from app.config import Settings
+from app.core.db import create_engine
+from app.delivery.reconcile import ReconcileReport, reconcile
+from app.mobivate.errors import MobivateAuthError
+from app.mobivate_clients import mobivate_client, mobivate_http_client
+
+OK, REFUSED, BAD_INPUT, UNREACHABLE = 0, 1, 2, 3
+
+
+def summary(report: ReconcileReport) -> str:
+    return (
+        f"{report.examined} examined: {report.now_final} now final, {report.still_open} still "
+        f"in flight ({report.without_id} without a Mobivate id), {report.recorded} statuses "
+        f"recorded, {report.linked} stored receipts linked, {report.not_found} unknown to "
+        f"Mobivate, {report.failed} lookups failed"
+    )
+
+
+async def run_reconcile(
+    settings: Settings,
+    *,
+    older_than: timedelta,
+    limit: int | None = None,
+    concurrency: int = 4,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry_wait_seconds: float = 0.5,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """`retry_wait_seconds`: the first wait before a lookup that failed is tried again."""
+    if settings.mobivate_api_key is None:
+        print("cannot reconcile: set MOBIVATE_API_KEY", file=err)
+        return BAD_INPUT
+
+    def progress(report: ReconcileReport) -> None:
+        print(f"... {report.examined} examined, {report.now_final} now final", file=err)
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with mobivate_http_client(settings, transport) as http:
+            client = mobivate_client(settings, http, retry_wait_seconds=retry_wait_seconds)
+            assert client is not None
+            report = await reconcile(
+                engine,
+                client,
+                older_than=older_than,
+                limit=limit,
+                concurrency=concurrency,
+                progress=progress,
+            )
+    except MobivateAuthError as exc:
+        print(f"Mobivate refused the API key: HTTP {exc.status_code}: {exc.message}", file=err)
+        return REFUSED
+    finally:
+        await engine.dispose()
+    print(f"reconciled {summary(report)}", file=out)
+    if report.failed and report.failed == report.looked_up:
+        print("Mobivate could not be reached for any lookup; run again later", file=err)
+        return UNREACHABLE
+    if report.failed:
+        print(f"{report.failed} lookups failed; run again later to retry them", file=err)
+        return REFUSED
+    return OK
+
+
+def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(
+        run_reconcile(
+            settings, older_than=args.older_than, limit=args.limit, concurrency=args.concurrency
+        )
+    )
+
+
+def add_reconcile_command(commands: "argparse._SubParsersAction[Any]") -> None:
+    command = commands.add_parser(
+        "reconcile",
+        help="ask Mobivate about sent messages still not final and record what it says",
+        description="For messages submitted longer ago than --older-than that have no final "
+        "status yet, links receipts stored before the message was known and asks Mobivate's "
+        "message log (GET /message/{id}); each status it reports is recorded as a receipt with "
+        "source 'reconciliation'. Safe to repeat. Exit codes: 0 done, 1 Mobivate refused or "
+        "some lookups failed, 2 bad setting or argument, 3 Mobivate unreachable, "
+        "4 database error.",
+    )
+    command.add_argument(
+        "--older-than",
+        type=duration,
+        default=timedelta(hours=6),
+        metavar="DURATION",
+        help="only messages submitted at least this long ago, e.g. 30m, 6h, 2d (default 6h)",
+    )
+    command.add_argument(
+        "--limit", type=positive_int, metavar="N", help="examine at most N messages"
+    )
+    command.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=4,
+        metavar="N",
+        help="lookups in flight at once (default 4)",
+    )
+    command.set_defaults(handler=cmd_reconcile)

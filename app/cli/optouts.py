@@ -1,0 +1,111 @@
+"""`mobivate-hooks sync-optouts`: import Mobivate's opt-out list into the registry.
+
+Exit codes (as for the other Mobivate commands): 0 done; 1 Mobivate refused (its message is
+printed); 2 a setting or argument is wrong; 3 Mobivate could not be reached; 4 the database
+failed (e.g. not migrated: run `mobivate-hooks migrate`). Pages imported
+before a failure stay imported, and running the command again is safe.
+"""
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TextIO
+
+import httpx
+
+from app.cli.arguments import day, whole_number
+from app.config import Settings
+from app.core.db import create_engine
+from app.mobivate.errors import MobivateRefused, MobivateUnavailable
+from app.mobivate_clients import mobivate_client, mobivate_http_client
+from app.optouts.sync import SyncReport, import_optouts
+
+OK, REFUSED, BAD_INPUT, UNREACHABLE = 0, 1, 2, 3
+
+
+async def sync_optouts(
+    settings: Settings,
+    *,
+    since: date,
+    until: date | None = None,
+    page_size: int | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """Import opt-outs Mobivate recorded from the start of `since` to the end of `until`
+    (UTC days; default: up to now)."""
+    if settings.mobivate_api_key is None:
+        print("cannot import opt-outs: set MOBIVATE_API_KEY", file=err)
+        return BAD_INPUT
+    start = datetime.combine(since, time(), UTC)
+    end = datetime.combine(until + timedelta(days=1), time(), UTC) if until else datetime.now(UTC)
+    if start >= end:
+        print(f"--since {since} is not before the end of the range ({end:%Y-%m-%d})", file=err)
+        return BAD_INPUT
+    last = SyncReport()
+
+    def progress(report: SyncReport) -> None:
+        nonlocal last
+        last = report
+        print(
+            f"page {report.pages}: {report.records} records so far, {report.imported} opted out",
+            file=err,
+        )
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with mobivate_http_client(settings, transport) as http:
+            client = mobivate_client(settings, http)
+            assert client is not None
+            report = await import_optouts(
+                engine,
+                client,
+                since=start,
+                until=end,
+                page_size=page_size or settings.optout_sync_page_size,
+                progress=progress,
+            )
+    except MobivateRefused as exc:
+        print(f"Mobivate refused: HTTP {exc.status_code}: {exc.message}", file=err)
+        print(f"stopped after {last.pages} pages; {last.summary()}", file=err)
+        return REFUSED
+    except MobivateUnavailable as exc:
+        print(f"Mobivate could not be reached: {exc}", file=err)
+        print(f"stopped after {last.pages} pages; run again to finish", file=err)
+        return UNREACHABLE
+    finally:
+        await engine.dispose()
+    print(f"imported {report.summary()}", file=out)
+    return OK
+
+
+def cmd_sync_optouts(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(
+        sync_optouts(settings, since=args.since, until=args.until, page_size=args.page_size)
+    )
+
+
+def add_optout_commands(commands: "argparse._SubParsersAction[Any]") -> None:
+    sync = commands.add_parser(
+        "sync-optouts",
+        help="import Mobivate's opt-out list into the registry (safe to repeat)",
+        description="Pages through Mobivate's opt-out list and records every number on it as "
+        "opted out (source: imported), except numbers opted back in here after Mobivate's "
+        "record. Exit codes: 0 done, 1 Mobivate refused, 2 bad setting or argument, "
+        "3 Mobivate unreachable, 4 database error.",
+    )
+    sync.add_argument(
+        "--since", type=day, required=True, metavar="YYYY-MM-DD", help="first day (UTC)"
+    )
+    sync.add_argument(
+        "--until", type=day, metavar="YYYY-MM-DD", help="last day (UTC); default: up to now"
+    )
+    sync.add_argument(
+        "--page-size",
+        type=whole_number(1, 1000),
+        metavar="N",
+        help="records per page, 1 to 1000 (default OPTOUT_SYNC_PAGE_SIZE)",
+    )
+    sync.set_defaults(handler=cmd_sync_optouts)

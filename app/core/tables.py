@@ -1,0 +1,429 @@
+"""ORM tables. The schema itself is made only by the Alembic migrations under `migrations/`."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, BigIntPK, JSONType, UTCDateTime
+
+
+def _occurred_at(context: Any) -> datetime:
+    params = context.get_current_parameters()
+    value: datetime = params.get("event_at") or params["received_at"]
+    return value
+
+
+class ServiceSetting(Base):
+    """Values every replica must agree on (e.g. the generated webhook secret)."""
+
+    __tablename__ = "service_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookRequest(Base):
+    """Every authenticated webhook request body, byte for byte, with what became of it."""
+
+    __tablename__ = "webhook_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    body_size: Mapped[int] = mapped_column(BigInteger)
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # stored | duplicate | unparsed | too_large
+    outcome: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_webhook_requests_outcome_kind", "outcome", "kind"),)
+
+
+class Receipt(Base):
+    """A delivery receipt (DLR) as Mobivate posted it; one row per distinct status report."""
+
+    __tablename__ = "receipts"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("webhook_requests.id", ondelete="SET NULL"), index=True
+    )
+    source: Mapped[str] = mapped_column(String(16), default="webhook")
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    event_at_raw: Mapped[str | None] = mapped_column(String(64))
+    # event_at, or received_at when Mobivate gave no parseable time: the REST API's time axis.
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_occurred_at)
+    delivery_message_id: Mapped[str | None] = mapped_column(String(128))
+    message_id_norm: Mapped[str | None] = mapped_column(String(128), index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(128))
+    batch_id_norm: Mapped[str | None] = mapped_column(String(128))
+    client_reference: Mapped[str | None] = mapped_column(String(255), index=True)
+    status: Mapped[str | None] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    parts: Mapped[int | None] = mapped_column(Integer)
+    part: Mapped[int | None] = mapped_column(Integer)
+    hlr: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # The sent message this receipt reports on, once known (see app/delivery/linking.py).
+    outbound_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbound_messages.id", ondelete="SET NULL"), index=True
+    )
+
+    # Newest-first lists: the time axis alone, and behind each filter that can match many rows.
+    __table_args__ = (
+        Index("ix_receipts_occurred_at_id", "occurred_at", "id"),
+        Index("ix_receipts_status_occurred_at_id", "status", "occurred_at", "id"),
+        Index("ix_receipts_status_code_occurred_at_id", "status_code", "occurred_at", "id"),
+        Index("ix_receipts_batch_id_norm_occurred_at_id", "batch_id_norm", "occurred_at", "id"),
+    )
+
+
+class IncomingMessage(Base):
+    """A mobile-originated (MO) message; `originator` is the customer's number."""
+
+    __tablename__ = "incoming_messages"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("webhook_requests.id", ondelete="SET NULL"), index=True
+    )
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    event_at_raw: Mapped[str | None] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_occurred_at)
+    mobivate_id: Mapped[str | None] = mapped_column(String(128))
+    mobivate_id_norm: Mapped[str | None] = mapped_column(String(128), index=True)
+    originator: Mapped[str | None] = mapped_column(String(64))
+    msisdn: Mapped[str | None] = mapped_column(String(32), index=True)
+    recipient: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[str | None] = mapped_column(Text)
+    in_reply_to: Mapped[str | None] = mapped_column(String(128))
+    in_reply_to_norm: Mapped[str | None] = mapped_column(String(128), index=True)
+    logical_message_id: Mapped[str | None] = mapped_column(String(128))
+    batch_id_norm: Mapped[str | None] = mapped_column(String(128))
+    owner_user_id: Mapped[str | None] = mapped_column(String(128))
+    # The sent message this is a reply to (`inReplyTo`), once known.
+    outbound_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbound_messages.id", ondelete="SET NULL"), index=True
+    )
+
+    __table_args__ = (
+        Index("ix_incoming_messages_occurred_at_id", "occurred_at", "id"),
+        Index(
+            "ix_incoming_messages_batch_id_norm_occurred_at_id",
+            "batch_id_norm",
+            "occurred_at",
+            "id",
+        ),
+    )
+
+
+class Click(Base):
+    """A short-URL click notification."""
+
+    __tablename__ = "clicks"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("webhook_requests.id", ondelete="SET NULL"), index=True
+    )
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    message_id: Mapped[str | None] = mapped_column(String(128))
+    message_id_norm: Mapped[str | None] = mapped_column(String(128), index=True)
+    mobile: Mapped[str | None] = mapped_column(String(64))
+    msisdn: Mapped[str | None] = mapped_column(String(32), index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(128))
+    batch_id_norm: Mapped[str | None] = mapped_column(String(128))
+    client_ref: Mapped[str | None] = mapped_column(String(255), index=True)
+    browser: Mapped[str | None] = mapped_column(String(255))
+    country: Mapped[str | None] = mapped_column(String(255))
+    ip_address: Mapped[str | None] = mapped_column(String(255))
+    iso2l: Mapped[str | None] = mapped_column(String(255))
+    os: Mapped[str | None] = mapped_column(String(255))
+    url: Mapped[str | None] = mapped_column(Text)
+    # The sent message whose link was clicked (`messageId`, else `clientRef`), once known.
+    outbound_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbound_messages.id", ondelete="SET NULL"), index=True
+    )
+
+    __table_args__ = (
+        Index("ix_clicks_received_at_id", "received_at", "id", postgresql_include=["msisdn"]),
+        # A campaign's events are bunched in time: walking the time index would skip the rest.
+        Index("ix_clicks_batch_id_norm_received_at_id", "batch_id_norm", "received_at", "id"),
+    )
+
+
+class WebhookRegistration(Base):
+    """Where Mobivate has been asked to send one kind of webhook, and how that went.
+
+    `url` holds the webhook secret: never show it unmasked. `claimed_until` marks an attempt in
+    flight and `next_attempt_at` a backoff wait; no instance attempts before either (see
+    app/registration/registrar.py for the exact rule).
+    """
+
+    __tablename__ = "webhook_registrations"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    # pending | registered | failed | unauthorized
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    mobivate_message: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Which Mobivate account `url` was registered with: a fingerprint of MOBIVATE_BASE_URL and
+    # MOBIVATE_API_KEY (see app/registration/status.py), never the key itself.
+    account: Mapped[str | None] = mapped_column(String(32))
+
+
+class Optout(Base):
+    """The current opt-out state of one number: the newest event in `optout_events` wins."""
+
+    __tablename__ = "optouts"
+
+    msisdn: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opted_out: Mapped[bool] = mapped_column(Boolean)
+    # The event time of the change that set the current state.
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(16))
+    keyword: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_optouts_opted_out_changed_at", "opted_out", "changed_at", "msisdn"),
+    )
+
+
+class OptoutEvent(Base):
+    """Append-only history of opt-outs, opt-ins and help requests, as they were recorded."""
+
+    __tablename__ = "optout_events"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    msisdn: Mapped[str] = mapped_column(String(32), index=True)
+    # opt_out | opt_in | help
+    action: Mapped[str] = mapped_column(String(16))
+    # incoming_sms | api | operator | imported
+    source: Mapped[str] = mapped_column(String(16))
+    keyword: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    incoming_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incoming_messages.id", ondelete="SET NULL"), index=True
+    )
+    # Set when a repetition of the same event must not make a second entry.
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    event_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(Base):
+    """A change to push to Mobivate, written in the transaction that made the change."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    # optout_add | optout_delete
+    operation: Mapped[str] = mapped_column(String(16))
+    msisdn: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("optout_events.id", ondelete="SET NULL"), index=True
+    )
+    # pending | delivered | failed
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    mobivate_status: Mapped[int | None] = mapped_column(Integer)
+    mobivate_message: Mapped[str | None] = mapped_column(Text)
+    # `created` of Mobivate's opt-out record, to recognise our own push when importing.
+    mobivate_created: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_outbox_state_id", "state", "id"),
+        Index("ix_outbox_msisdn_state_id", "msisdn", "state", "id"),
+    )
+
+
+class Batch(Base):
+    """A campaign posted to `POST /api/v1/batches`; Mobivate got it in chunks of at most 1,000."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    route_id: Mapped[str] = mapped_column(String(64))
+    schedule_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    spread_hours: Mapped[int | None] = mapped_column(Integer)
+    shorten_urls: Mapped[bool] = mapped_column(Boolean, default=False)
+    exclude_duplicates: Mapped[bool] = mapped_column(Boolean, default=True)
+    # submitting | submitted | partially_submitted | failed
+    state: Mapped[str] = mapped_column(String(24))
+    requested: Mapped[int] = mapped_column(Integer)
+    # Recipients left out before sending: [{"index", "to", "reason", "detail"}, ...]
+    skipped: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    mobivate_batch_ids: Mapped[list[str]] = mapped_column(JSONType)
+    error_status: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboundMessage(Base):
+    """One SMS we asked Mobivate to send, with its current delivery status.
+
+    The status fields follow the rule in app/delivery/status_rules.py; `status_rank`,
+    `status_at` and `status_receipt_id` are the key of the current status, so an update can
+    refuse to go back.
+    """
+
+    __tablename__ = "outbound_messages"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    msisdn: Mapped[str] = mapped_column(String(32), index=True)
+    originator: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    route_id: Mapped[str] = mapped_column(String(64))
+    # Sent to Mobivate with every message and echoed as `clientReference`: ours unless the
+    # caller chose one.
+    reference: Mapped[str] = mapped_column(String(255), index=True)
+    encoding: Mapped[str] = mapped_column(String(8))
+    parts: Mapped[int] = mapped_column(Integer)
+    shorten_urls: Mapped[bool] = mapped_column(Boolean, default=False)
+    schedule_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    mobivate_id: Mapped[str | None] = mapped_column(String(128))
+    mobivate_id_norm: Mapped[str | None] = mapped_column(String(128), index=True)
+    mobivate_batch_id: Mapped[str | None] = mapped_column(String(128))
+    mobivate_batch_id_norm: Mapped[str | None] = mapped_column(String(128))
+    # submitting | submitted | refused | submit_failed: how the send itself went.
+    submission: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    status_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status_rank: Mapped[int] = mapped_column(Integer, default=0)
+    status_receipt_id: Mapped[int | None] = mapped_column(BigInteger)
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error_status: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_outbound_messages_final_submitted_at", "final", "submitted_at"),)
+
+
+class IdempotencyKey(Base):
+    """An `Idempotency-Key` claimed by a send request, and the response it got."""
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255))
+    endpoint: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    # pending | done
+    state: Mapped[str] = mapped_column(String(16))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("key", "endpoint"),)
+
+
+class FeedEvent(Base):
+    """One entry of the live feed (`GET /api/v1/events/stream`), written in the transaction that
+    stored what it describes. Append-only; pruned after EVENT_FEED_RETENTION_HOURS."""
+
+    __tablename__ = "event_feed"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    # receipt | incoming | click | status | optout
+    kind: Mapped[str] = mapped_column(String(16))
+    # The id of the row in its own table (receipts, incoming_messages, clicks,
+    # outbound_messages, optout_events).
+    ref_id: Mapped[int] = mapped_column(BigInteger)
+    msisdn: Mapped[str | None] = mapped_column(String(32))
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    batch_id: Mapped[int | None] = mapped_column(BigInteger)
+    mobivate_id: Mapped[str | None] = mapped_column(String(128))
+    mobivate_batch_id: Mapped[str | None] = mapped_column(String(128))
+    reference: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+
+# Newest-first lists of sent messages and the statistics window (both on created_at).
+Index("ix_outbound_messages_created_at_id", OutboundMessage.created_at, OutboundMessage.id)
+# A campaign's messages are bunched in time: its filters need (column, created_at, id).
+Index(
+    "ix_outbound_messages_batch_id_created_at_id",
+    OutboundMessage.batch_id,
+    OutboundMessage.created_at,
+    OutboundMessage.id,
+)
+Index(
+    "ix_outbound_messages_mobivate_batch_id_norm_created_at_id",
+    OutboundMessage.mobivate_batch_id_norm,
+    OutboundMessage.created_at,
+    OutboundMessage.id,
+)
+
+
+class StatsHour(Base):
+    """What became of the messages created in one UTC hour, kept so that statistics need not
+    read every message again; only hours with no pending change are used (see
+    app/stats/rollup.py)."""
+
+    __tablename__ = "stats_hours"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    sent: Mapped[int] = mapped_column(Integer)
+    delivered: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    pending: Mapped[int] = mapped_column(Integer)
+    # Seconds from submission to delivery of each delivered message, ascending.
+    delivery_seconds: Mapped[list[float]] = mapped_column(JSONType)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StatsDirtyHour(Base):
+    """An hour whose messages changed since its `stats_hours` row was computed; written by a
+    database trigger on `outbound_messages` (PostgreSQL), append-only so writers never wait."""
+
+    __tablename__ = "stats_dirty_hours"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,135 @@
+"""`GET /api/v1/events/stream`: the live feed as Server-Sent Events."""
+
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import ColumnElement
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.api.deps import EngineDep, SettingsDep
+from app.api.docs import ERRORS
+from app.api.filters import MAX_ID, FeedQuery
+from app.api.pagination import invalid
+from app.feed import entries as feed
+from app.feed.watch import FeedWatcher
+
+router = APIRouter(tags=["live feed"])
+
+READ_CHUNK = 500
+_EVENT_ID = re.compile(r"[0-9]{1,19}")
+RETRY_MS = 2000
+
+_EXAMPLE = (
+    "retry: 2000\n\n"
+    "id: 1042\nevent: receipt\n"
+    'data: {"id":1042,"kind":"receipt","created_at":"2026-11-22T09:15:03.125000Z",'
+    '"data":{"id":877,"status":"DELIVERED","status_code":1,"mobivate_id":"9A85B95E0A00..."}}'
+    "\n\n: keep-alive\n\n"
+)
+
+
+def _filters(query: FeedQuery) -> list[ColumnElement[bool]]:
+    columns = feed.FEED.c
+    where: list[ColumnElement[bool]] = []
+    if query.kind:
+        where.append(columns.kind.in_(query.kind))
+    for name in (
+        "msisdn",
+        "status",
+        "mobivate_id",
+        "mobivate_batch_id",
+        "message_id",
+        "batch_id",
+        "reference",
+    ):
+        value = getattr(query, name)
+        if value is not None:
+            where.append(columns[name] == value)
+    return where
+
+
+def _event(row: Any) -> str:
+    body = orjson.dumps(
+        {"id": row.id, "kind": row.kind, "created_at": row.created_at, "data": row.payload},
+        option=orjson.OPT_UTC_Z,
+    ).decode()
+    return f"id: {row.id}\nevent: {row.kind}\ndata: {body}\n\n"
+
+
+async def _stream(
+    engine: AsyncEngine,
+    watcher: FeedWatcher,
+    where: list[ColumnElement[bool]],
+    resume_after: int | None,
+    keepalive: float,
+) -> AsyncIterator[str]:
+    async with watcher.subscription():
+        position = watcher.horizon if resume_after is None else resume_after
+        yield f"retry: {RETRY_MS}\n\n"
+        written = time.monotonic()
+        while True:
+            horizon = watcher.horizon
+            if horizon > position:
+                rows = await feed.read(engine, position, horizon, where, READ_CHUNK)
+                position = rows[-1].id if len(rows) == READ_CHUNK else horizon
+                if rows:
+                    yield "".join(_event(row) for row in rows)
+                    written = time.monotonic()
+                continue
+            idle = time.monotonic() - written
+            if idle >= keepalive:
+                yield ": keep-alive\n\n"
+                written = time.monotonic()
+                continue
+            await watcher.wait_beyond(position, keepalive - idle)
+
+
+@router.get(
+    "/events/stream",
+    summary="Live feed of new events (Server-Sent Events)",
+    description="Every new receipt, incoming message, click, status change of a sent message "
+    "and opt-out or opt-in, as it is committed, with an increasing `id`. Reconnect with "
+    "`Last-Event-ID` (browsers' EventSource do it for you) to get exactly what was missed; "
+    "without it the stream starts with events stored from now on. Entries are kept for "
+    "EVENT_FEED_RETENTION_HOURS. Idle streams get a `: keep-alive` comment every "
+    "EVENT_STREAM_KEEPALIVE_SECONDS. Filters combine with AND; receipts carry no phone number "
+    "(filter `status` events for a number's delivery progress).",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "An endless `text/event-stream`",
+            "content": {"text/event-stream": {"schema": {"type": "string"}, "example": _EXAMPLE}},
+        },
+        **ERRORS,
+    },
+)
+async def stream_events(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    query: Annotated[FeedQuery, Query()],
+    last_event_id: Annotated[
+        str | None,
+        Header(alias="Last-Event-ID", description="The id of the last event received"),
+    ] = None,
+) -> StreamingResponse:
+    resume_after = query.last_event_id
+    if last_event_id is not None and last_event_id.strip():
+        header = last_event_id.strip()
+        if not _EVENT_ID.fullmatch(header) or int(header) > MAX_ID:
+            raise invalid("Last-Event-ID", "must be the id of an event this stream sent")
+        resume_after = int(header)
+    watcher: FeedWatcher = request.app.state.feed
+    events = _stream(
+        engine, watcher, _filters(query), resume_after, settings.event_stream_keepalive_seconds
+    )
+    return StreamingResponse(
+        events,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

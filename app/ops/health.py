@@ -1,0 +1,58 @@
+"""Liveness and readiness probes."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.core.migrate import current_revisions, head_revisions
+from app.registration.status import readiness_detail
+
+router = APIRouter(tags=["probes"])
+
+
+@router.get("/healthz", summary="Liveness: the process is up (no I/O)")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: the database is reachable and its schema is at the latest migration",
+    description="While the database is unreachable but the outage spool can take webhooks, the "
+    "answer is 200 with a `degraded` status, so the instance stays in rotation for Mobivate.",
+    responses={503: {"description": "Not ready; `checks` says why"}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    engine: AsyncEngine = request.app.state.engine
+    checks: dict[str, Any] = {}
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            current = await conn.run_sync(current_revisions)
+        expected = head_revisions()
+        checks["database"] = "ok"
+        checks["schema"] = (
+            "ok" if current == expected else f"at {sorted(current)}, expected {sorted(expected)}"
+        )
+    except Exception as exc:  # any failure to reach the database means "not ready"
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
+    spool = request.app.state.spool.status()
+    body["spool"] = spool
+    if checks["database"] != "ok" and not spool["full"]:
+        # Webhooks are still acknowledged (kept in the outage spool): stay in rotation.
+        ready = True
+        body["status"] = "degraded: database unreachable, webhooks kept in the outage spool"
+    if checks["database"] == "ok":
+        # Informational only: Mobivate being down or refusing the key must not stop traffic.
+        try:
+            body["registrations"] = await readiness_detail(
+                engine, request.app.state.settings, request.app.state.webhook_secret
+            )
+        except Exception as exc:
+            body["registrations"] = {"error": f"unavailable: {type(exc).__name__}"}
+    return JSONResponse(body, status_code=200 if ready else 503)

@@ -1,0 +1,234 @@
+"""The opt-out registry: one current state per number, an append-only history, pushes to Mobivate.
+
+Every change is an event (opt-out, opt-in or help) with the time it happened. The history keeps
+every event; the current state follows the newest one: an event changes the state only when its
+time is at or after the time of the change that set it (on a tie the one recorded later wins). So
+a STOP delivered late by Mobivate cannot undo a START the customer sent after it.
+
+A change the rule applies, unless it was imported from Mobivate, also writes a push to the
+outbox (`optout_add` or `optout_delete`) in the same transaction; the outbox worker delivers it.
+A change the rule does not apply is kept in the history only.
+Numbers are always in registry form (`app.core.phone.normalise_msisdn`).
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Table, any_, bindparam, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.core.db import utcnow
+from app.core.phone import InvalidPhoneNumber, normalise_msisdn
+from app.core.tables import Optout, OptoutEvent, OutboxMessage
+from app.feed import entries as feed
+
+Action = Literal["opt_out", "opt_in", "help"]
+Source = Literal["incoming_sms", "api", "operator", "imported"]
+
+OPTOUTS: Table = Optout.__table__  # type: ignore[assignment]
+EVENTS: Table = OptoutEvent.__table__  # type: ignore[assignment]
+OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
+
+# SQLite: numbers per `IN (...)` of `is_opted_out`.
+_SQLITE_CHUNK = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class OptoutChange:
+    msisdn: str
+    action: Action
+    source: Source
+    event_at: datetime
+    keyword: str | None = None
+    reason: str | None = None
+    incoming_message_id: int | None = None
+    # Repeating an event with the same key records nothing (a redelivered STOP, a re-import).
+    dedupe_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    recorded: int
+    changed: frozenset[str]
+    pushes: int
+
+
+class OptoutNotFound(LookupError):
+    def __init__(self, msisdn: str) -> None:
+        super().__init__(msisdn)
+        self.msisdn = msisdn
+
+
+def _insert(conn: AsyncConnection, table: Table) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+async def record_changes(
+    conn: AsyncConnection, changes: Sequence[OptoutChange], *, now: datetime | None = None
+) -> RecordResult:
+    """Record events, apply the newest per number, enqueue pushes: three multi-row statements
+    (per thousand changes).
+
+    Runs inside the caller's transaction.
+    """
+    if not changes:
+        return RecordResult(0, frozenset(), 0)
+    now = now or utcnow()
+    rows = [
+        {
+            "msisdn": change.msisdn,
+            "action": change.action,
+            "source": change.source,
+            "keyword": change.keyword,
+            "reason": change.reason,
+            "incoming_message_id": change.incoming_message_id,
+            "dedupe_key": change.dedupe_key,
+            "event_at": change.event_at,
+            "recorded_at": now,
+        }
+        for change in changes
+    ]
+    # executemany: SQLAlchemy sends these as multi-row INSERTs ("insertmanyvalues"), compiled once.
+    new_events = (
+        _insert(conn, EVENTS)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(
+            EVENTS.c.id,
+            EVENTS.c.msisdn,
+            EVENTS.c.action,
+            EVENTS.c.source,
+            EVENTS.c.keyword,
+            EVENTS.c.reason,
+            EVENTS.c.event_at,
+        )
+    )
+    inserted = (await conn.execute(new_events, rows)).all()
+
+    await feed.append(conn, [feed.optout_entry(event, now) for event in inserted])
+
+    # The newest new event per number; help requests do not change the state.
+    newest: dict[str, Any] = {}
+    for event in inserted:
+        if event.action == "help":
+            continue
+        current = newest.get(event.msisdn)
+        if current is None or (event.event_at, event.id) >= (current.event_at, current.id):
+            newest[event.msisdn] = event
+    if not newest:
+        return RecordResult(len(inserted), frozenset(), 0)
+
+    # Sorted, so concurrent transactions lock rows in the same order.
+    state_rows = [
+        {
+            "msisdn": event.msisdn,
+            "opted_out": event.action == "opt_out",
+            "changed_at": event.event_at,
+            "source": event.source,
+            "keyword": event.keyword,
+            "reason": event.reason,
+            "updated_at": now,
+        }
+        for _, event in sorted(newest.items())
+    ]
+    upsert = _insert(conn, OPTOUTS)
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["msisdn"],
+        set_={
+            name: upsert.excluded[name]
+            for name in ("opted_out", "changed_at", "source", "keyword", "reason", "updated_at")
+        },
+        where=OPTOUTS.c.changed_at <= upsert.excluded.changed_at,
+    ).returning(OPTOUTS.c.msisdn, OPTOUTS.c.opted_out)
+    changed: dict[str, bool] = dict((await conn.execute(upsert, state_rows)).all())
+
+    pushes = [
+        {
+            "operation": "optout_add" if opted_out else "optout_delete",
+            "msisdn": msisdn,
+            "event_id": newest[msisdn].id,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for msisdn, opted_out in sorted(changed.items())
+        if newest[msisdn].source != "imported"
+    ]
+    if pushes:
+        await conn.execute(insert(OUTBOX), pushes)
+    return RecordResult(len(inserted), frozenset(changed), len(pushes))
+
+
+async def change_number(
+    engine: AsyncEngine,
+    raw_msisdn: str,
+    action: Literal["opt_out", "opt_in"],
+    *,
+    source: Source,
+    reason: str | None = None,
+    require_known: bool = False,
+    on_commit: Callable[[], None] | None = None,
+) -> str:
+    """Opt a number out or in now, on behalf of an operator or API caller; returns the number
+    in registry form. Raises InvalidPhoneNumber, or OptoutNotFound with `require_known` for a
+    number the registry has never seen."""
+    msisdn = normalise_msisdn(raw_msisdn)
+    async with engine.begin() as conn:
+        if require_known and not await _is_known(conn, msisdn):
+            raise OptoutNotFound(msisdn)
+        result = await record_changes(
+            conn, [OptoutChange(msisdn, action, source, utcnow(), reason=reason)]
+        )
+    if result.pushes and on_commit is not None:
+        on_commit()
+    return msisdn
+
+
+async def _is_known(conn: AsyncConnection, msisdn: str) -> bool:
+    state = await conn.scalar(select(OPTOUTS.c.msisdn).where(OPTOUTS.c.msisdn == msisdn))
+    if state is not None:
+        return True
+    event = await conn.scalar(select(EVENTS.c.id).where(EVENTS.c.msisdn == msisdn).limit(1))
+    return event is not None
+
+
+async def is_opted_out(
+    conn_or_engine: AsyncConnection | AsyncEngine, numbers: Iterable[str]
+) -> set[str]:
+    """The numbers, in registry form, that are opted out now.
+
+    Numbers that are not phone numbers are never reported: validate numbers before sending to
+    them (`app.core.phone.validate_international`). One query on PostgreSQL however many numbers are
+    asked about; on SQLite one per 10,000.
+    """
+    wanted: set[str] = set()
+    for number in numbers:
+        try:
+            wanted.add(normalise_msisdn(number))
+        except InvalidPhoneNumber:
+            continue
+    if not wanted:
+        return set()
+    if isinstance(conn_or_engine, AsyncEngine):
+        async with conn_or_engine.connect() as conn:
+            return await _opted_out(conn, sorted(wanted))
+    return await _opted_out(conn_or_engine, sorted(wanted))
+
+
+async def _opted_out(conn: AsyncConnection, numbers: list[str]) -> set[str]:
+    found: set[str] = set()
+    opted_out = select(OPTOUTS.c.msisdn).where(OPTOUTS.c.opted_out.is_(True))
+    if conn.dialect.name == "postgresql":
+        array = bindparam("numbers", numbers, type_=postgresql.ARRAY(OPTOUTS.c.msisdn.type))
+        found.update(
+            (await conn.execute(opted_out.where(OPTOUTS.c.msisdn == any_(array)))).scalars()
+        )
+        return found
+    for start in range(0, len(numbers), _SQLITE_CHUNK):
+        chunk = numbers[start : start + _SQLITE_CHUNK]
+        found.update((await conn.execute(opted_out.where(OPTOUTS.c.msisdn.in_(chunk)))).scalars())
+    return found

@@ -1,0 +1,264 @@
+"""Sending a campaign through Mobivate (`POST /api/v1/batches`).
+
+Before anything is sent, recipients that are invalid, opted out or (with `exclude_duplicates`)
+repeated are left out and reported one by one. The rest are stored as `submitting`, each with a
+reference unique within the batch (the caller's, or one we assign): Mobivate's batch answer
+carries no per-message ids, so receipts are matched by the reference they echo. Mobivate gets
+them in calls of at most 1,000 messages. Calls are never retried; after a failed call the
+remaining ones are not made, and those messages are stored as `submit_failed`.
+
+The answer is 201 when at least one call was accepted (the batch `state` says whether all were),
+otherwise the failure of the first call (see `app.sending.single.mobivate_failure`).
+"""
+
+import logging
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.core.db import utcnow
+from app.delivery.linking import MESSAGES
+from app.delivery.status_rules import SUBMIT_FAILED, SUBMITTED
+from app.mobivate.client import MobivateClient
+from app.mobivate.errors import MobivateError, MobivateRefused, MobivateUnavailable
+from app.mobivate.models import MAX_BATCH_SIZE, BatchItem, BatchRequest, normalise_id
+from app.optouts.registry import is_opted_out
+from app.sending.batch_checks import PreparedBatch, skip
+from app.sending.idempotency import Attempt, Idempotency, Reply
+from app.sending.single import (
+    SendingDisabled,
+    failure_detail,
+    message_row,
+    mobivate_failure,
+    optout_reasons,
+    record_submission,
+)
+from app.sending.validation import Outgoing
+from app.sending.views import BATCHES, load_batch
+
+logger = logging.getLogger(__name__)
+
+BATCH_ENDPOINT = "POST /api/v1/batches"
+
+
+async def send_batch(
+    engine: AsyncEngine,
+    mobivate: MobivateClient | None,
+    idempotency: Idempotency,
+    prepared: PreparedBatch,
+    key: str | None,
+    body: dict[str, Any],
+) -> Reply:
+    if mobivate is None:
+        raise SendingDisabled()
+
+    async def work(attempt: Attempt) -> Reply:
+        return await _BatchSender(engine, mobivate, prepared, attempt).run()
+
+    return await idempotency.run_once(key, BATCH_ENDPOINT, body, work)
+
+
+class _BatchSender:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        mobivate: MobivateClient,
+        prepared: PreparedBatch,
+        attempt: Attempt,
+    ) -> None:
+        self.engine = engine
+        self.mobivate = mobivate
+        self.prepared = prepared
+        self.attempt = attempt
+        self.references: dict[int, str] = {}
+
+    async def run(self) -> Reply:
+        prepared = self.prepared
+        skipped = list(prepared.skipped)
+        opted_out = await is_opted_out(self.engine, [m.msisdn for _, m, _ in prepared.items])
+        async with self.engine.connect() as conn:
+            reasons = await optout_reasons(conn, opted_out)
+        kept: list[tuple[int, Outgoing]] = []
+        first_index: dict[str, int] = {}
+        for index, message, raw_to in prepared.items:
+            if message.msisdn in opted_out:
+                reason = reasons.get(message.msisdn, "opted out")
+                skipped.append(skip(index, raw_to, "opted_out", f"{message.msisdn} has {reason}"))
+            elif prepared.exclude_duplicates and message.msisdn in first_index:
+                detail = f"same number as messages[{first_index[message.msisdn]}]"
+                skipped.append(skip(index, raw_to, "duplicate", detail))
+            else:
+                first_index.setdefault(message.msisdn, index)
+                kept.append((index, message))
+        skipped.sort(key=lambda entry: entry["index"])
+        if not kept:
+            detail = f"no message in the batch can be sent: all {prepared.requested} were left out"
+            return Reply(422, {"detail": detail, "skipped": skipped})
+
+        batch_id, ids = await self._store(kept, skipped)
+        chunks = [kept[i : i + MAX_BATCH_SIZE] for i in range(0, len(kept), MAX_BATCH_SIZE)]
+        accepted: list[str] = []
+        failure: MobivateError | None = None
+        for number, chunk in enumerate(chunks):
+            chunk_ids = [ids[index] for index, _ in chunk]
+            if failure is not None:
+                await self._mark(chunk_ids, SUBMIT_FAILED, None, "not sent: an earlier call failed")
+                continue
+            try:
+                self.attempt.mobivate_called = True
+                sent = await self.mobivate.send_batch(self._request(chunk, ids))
+            except MobivateError as exc:
+                failure = exc
+                _, outcome, error = mobivate_failure(exc)
+                logger.warning(
+                    "batch %d: call %d of %d failed: %s", batch_id, number + 1, len(chunks), error
+                )
+                await self._mark(chunk_ids, outcome, _status_code(exc), error)
+                continue
+            accepted.append(sent.id)
+            await self._accepted(chunk_ids, sent.id)
+        return await self._finish(batch_id, kept, ids, accepted, failure)
+
+    async def _store(
+        self, kept: list[tuple[int, Outgoing]], skipped: list[dict[str, Any]]
+    ) -> tuple[int, dict[int, int]]:
+        prepared = self.prepared
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            batch_id = (
+                await conn.execute(
+                    insert(BATCHES)
+                    .values(
+                        name=prepared.name,
+                        route_id=prepared.route_id,
+                        schedule_at=prepared.schedule_at,
+                        spread_hours=prepared.spread_hours,
+                        shorten_urls=prepared.shorten_urls,
+                        exclude_duplicates=prepared.exclude_duplicates,
+                        state="submitting",
+                        requested=prepared.requested,
+                        skipped=skipped,
+                        mobivate_batch_ids=[],
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(BATCHES.c.id)
+                )
+            ).scalar_one()
+            rows = [
+                message_row(
+                    message,
+                    route_id=prepared.route_id,
+                    shorten_urls=prepared.shorten_urls,
+                    schedule_at=prepared.schedule_at,
+                    now=now,
+                    batch_id=batch_id,
+                )
+                for _, message in kept
+            ]
+            index_by_reference = {
+                row["reference"]: index for row, (index, _) in zip(rows, kept, strict=True)
+            }
+            self.references = {
+                index: row["reference"] for row, (index, _) in zip(rows, kept, strict=True)
+            }
+            ids: dict[int, int] = {}
+            for start in range(0, len(rows), 1000):
+                result = await conn.execute(
+                    insert(MESSAGES).returning(MESSAGES.c.id, MESSAGES.c.reference),
+                    rows[start : start + 1000],
+                )
+                for message_id, reference in result.all():
+                    ids[index_by_reference[reference]] = message_id
+        return batch_id, ids
+
+    def _request(self, chunk: list[tuple[int, Outgoing]], ids: dict[int, int]) -> BatchRequest:
+        prepared = self.prepared
+        return BatchRequest(
+            recipients=tuple(
+                BatchItem(
+                    originator=message.originator,
+                    recipient=message.msisdn,
+                    text=message.text,
+                    reference=self.references[index],
+                )
+                for index, message in chunk
+            ),
+            route_id=prepared.route_id,
+            name=prepared.name,
+            shorten_urls=prepared.shorten_urls or None,
+            exclude_duplicates=prepared.exclude_duplicates,
+            spread_hours=prepared.spread_hours,
+            schedule_date_time=prepared.schedule_at,
+        )
+
+    async def _accepted(self, message_ids: list[int], mobivate_batch_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await record_submission(
+                conn,
+                message_ids,
+                SUBMITTED,
+                utcnow(),
+                mobivate_batch_id=mobivate_batch_id,
+                mobivate_batch_id_norm=normalise_id(mobivate_batch_id),
+            )
+
+    async def _mark(
+        self, message_ids: list[int], outcome: str, status_code: int | None, error: str
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await record_submission(
+                conn, message_ids, outcome, utcnow(), error_status=status_code, error_message=error
+            )
+
+    async def _finish(
+        self,
+        batch_id: int,
+        kept: list[tuple[int, Outgoing]],
+        ids: dict[int, int],
+        accepted: list[str],
+        failure: MobivateError | None,
+    ) -> Reply:
+        state = "submitted" if failure is None else "partially_submitted" if accepted else "failed"
+        values: dict[str, Any] = {
+            "state": state,
+            "mobivate_batch_ids": accepted,
+            "updated_at": utcnow(),
+        }
+        if failure is not None:
+            values["error_status"] = _status_code(failure)
+            values["error_message"] = mobivate_failure(failure)[2]
+        async with self.engine.begin() as conn:
+            await conn.execute(update(BATCHES).where(BATCHES.c.id == batch_id).values(**values))
+            body = await load_batch(conn, batch_id)
+            statuses = dict(
+                (
+                    await conn.execute(
+                        select(MESSAGES.c.id, MESSAGES.c.status).where(
+                            MESSAGES.c.batch_id == batch_id
+                        )
+                    )
+                ).all()
+            )
+        assert body is not None
+        body["messages"] = [
+            {
+                "index": index,
+                "id": ids[index],
+                "to": message.msisdn,
+                "reference": self.references[index],
+                "encoding": message.encoding,
+                "parts": message.parts,
+                "status": statuses[ids[index]],
+            }
+            for index, message in kept
+        ]
+        if failure is None or accepted:
+            return Reply(201, body)
+        status = mobivate_failure(failure)[0]
+        return Reply(int(status), {"detail": failure_detail(failure, "batch"), **body})
+
+
+def _status_code(exc: MobivateError) -> int | None:
+    return exc.status_code if isinstance(exc, MobivateRefused | MobivateUnavailable) else None

@@ -1,0 +1,90 @@
+"""Checking a campaign before anything is stored or sent (`POST /api/v1/batches`).
+
+A problem with the batch as a whole (no messages, too many, a bad default originator or schedule,
+a caller reference used twice) refuses the request. A problem with one message leaves that
+message out, reported by its index with reason `invalid`; opt-outs and duplicates are left out
+later, in `app.sending.batch`, because they need the database.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from app.config import Settings
+from app.core.db import utcnow
+from app.sending.schemas import SendBatchRequest
+from app.sending.validation import (
+    InvalidSend,
+    Outgoing,
+    check_message,
+    check_originator,
+    check_route,
+    check_schedule,
+)
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    name: str | None
+    route_id: str
+    schedule_at: datetime | None
+    spread_hours: int | None
+    shorten_urls: bool
+    exclude_duplicates: bool
+    requested: int
+    items: list[tuple[int, Outgoing, str]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+
+def prepare_batch(request: SendBatchRequest, settings: Settings) -> PreparedBatch:
+    """Checks that need no database. A problem with the batch as a whole raises `InvalidSend`;
+    a problem with one message leaves that message out, reported as `invalid`."""
+    count = len(request.messages)
+    if count == 0:
+        raise InvalidSend("messages", "must hold at least one message")
+    if count > settings.batch_max_messages:
+        raise InvalidSend(
+            "messages",
+            f"holds {count} messages; at most {settings.batch_max_messages} per request "
+            "(BATCH_MAX_MESSAGES): split the campaign",
+        )
+    if request.originator is not None:
+        check_originator(request.originator)
+    check_schedule(request.schedule_at, utcnow())
+    prepared = PreparedBatch(
+        name=request.name,
+        route_id=check_route(request.route_id or settings.default_route_id),
+        schedule_at=request.schedule_at,
+        spread_hours=request.spread_hours,
+        shorten_urls=request.shorten_urls,
+        exclude_duplicates=request.exclude_duplicates,
+        requested=count,
+    )
+    default_originator = request.originator or settings.default_originator
+    first_use: dict[str, int] = {}
+    for index, item in enumerate(request.messages):
+        if item.reference is not None and item.reference in first_use:
+            raise InvalidSend(
+                f"messages[{index}].reference",
+                f"{item.reference!r} is also the reference of messages[{first_use[item.reference]}]"
+                "; references must be unique within a batch",
+            )
+        if item.reference is not None:
+            first_use[item.reference] = index
+        try:
+            message = check_message(
+                item.to,
+                item.text,
+                item.originator or default_originator,
+                item.reference,
+                where=f"messages[{index}].",
+            )
+        except InvalidSend as exc:
+            prepared.skipped.append(skip(index, item.to, "invalid", exc.detail))
+            continue
+        prepared.items.append((index, message, item.to))
+    return prepared
+
+
+def skip(index: int, to: str, reason: str, detail: str) -> dict[str, Any]:
+    return {"index": index, "to": to, "reason": reason, "detail": detail}

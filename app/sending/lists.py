@@ -1,0 +1,63 @@
+"""The lists of what we sent: messages and batches, newest first by creation time.
+
+Messages are windowed and ordered on `created_at` (index `(created_at, id)`); filters on a
+number, a reference, a Mobivate id or a batch use their own indexes and match few rows, and the
+status filters match large shares of recent messages, found quickly walking back in time.
+"""
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_
+
+from app.api.filters import BatchQuery, MessageQuery
+from app.api.list_queries import ListSpec
+from app.core.tables import Batch, OutboundMessage
+from app.delivery.status_rules import DELIVERED
+
+MESSAGES: Table = OutboundMessage.__table__  # type: ignore[assignment]
+BATCHES: Table = Batch.__table__  # type: ignore[assignment]
+
+MESSAGE_SPEC = ListSpec.of(list(MESSAGES.c), MESSAGES, MESSAGES.c.created_at, MESSAGES.c.id)
+BATCH_COLUMNS = [
+    BATCHES.c.id,
+    BATCHES.c.name,
+    BATCHES.c.state,
+    BATCHES.c.route_id,
+    BATCHES.c.schedule_at,
+    BATCHES.c.requested,
+    BATCHES.c.mobivate_batch_ids,
+    BATCHES.c.error_status,
+    BATCHES.c.error_message,
+    BATCHES.c.created_at,
+]
+BATCH_SPEC = ListSpec.of(BATCH_COLUMNS, BATCHES, BATCHES.c.created_at, BATCHES.c.id)
+
+
+def message_filters(query: MessageQuery) -> list[ColumnElement[bool]]:
+    columns = MESSAGES.c
+    where: list[ColumnElement[bool]] = []
+    equal: dict[str, Any] = {
+        "msisdn": query.msisdn,
+        "mobivate_id_norm": query.mobivate_id,
+        "mobivate_batch_id_norm": query.mobivate_batch_id,
+        "batch_id": query.batch_id,
+        "reference": query.reference,
+    }
+    where.extend(columns[name] == value for name, value in equal.items() if value is not None)
+    if query.status is not None:
+        # Mobivate's statuses are upper case, ours (submitted, refused, ...) lower case.
+        spellings = {query.status, query.status.upper(), query.status.lower()}
+        where.append(columns.status.in_(sorted(spellings)))
+    if query.final is not None:
+        where.append(columns.final.is_(query.final))
+    if query.status_group == "delivered":
+        where.append(columns.status == DELIVERED)
+    elif query.status_group == "failed":
+        where.append(and_(columns.final.is_(True), columns.status != DELIVERED))
+    elif query.status_group == "pending":
+        where.append(columns.final.is_(False))
+    return where
+
+
+def batch_filters(query: BatchQuery) -> list[ColumnElement[bool]]:
+    return [] if query.state is None else [BATCHES.c.state == query.state]

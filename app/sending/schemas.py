@@ -1,0 +1,136 @@
+"""Bodies of the send endpoints: `POST /api/v1/messages` and `POST /api/v1/batches`.
+
+Fields are only typed here; what makes a value acceptable (a reachable number, a valid sender id,
+a future schedule) is checked in `app.sending.validation`, which says what is wrong.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.stats.schemas import Figures
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SendMessageRequest(_Request):
+    to: str = Field(description="International number, e.g. +447700900123 or 447700900123")
+    text: str = Field(description="Message text; GSM-7 if it fits, otherwise UCS-2")
+    originator: str | None = Field(
+        default=None, description="Sender id: ≤ 11 letters/digits or ≤ 15 digits"
+    )
+    reference: str | None = Field(
+        default=None, description="Your reference, echoed in receipts; one is assigned if absent"
+    )
+    route_id: str | None = Field(default=None, description="Mobivate route (DEFAULT_ROUTE_ID)")
+    shorten_urls: bool = False
+    schedule_at: datetime | None = Field(
+        default=None, description="Future send time with a timezone"
+    )
+
+
+class BatchMessageRequest(_Request):
+    to: str
+    text: str
+    originator: str | None = None
+    reference: str | None = Field(
+        default=None, description="Unique within the batch; one is assigned if absent"
+    )
+
+
+class SendBatchRequest(_Request):
+    name: str | None = Field(default=None, max_length=255)
+    originator: str | None = Field(default=None, description="Default for every message")
+    route_id: str | None = None
+    schedule_at: datetime | None = None
+    spread_hours: int | None = Field(default=None, ge=0, le=720)
+    shorten_urls: bool = False
+    exclude_duplicates: bool = Field(
+        default=True, description="Send one message per number, skipping later duplicates"
+    )
+    messages: list[BatchMessageRequest]
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    event: str = Field(description="created, submission, receipt, reply or click")
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class MessageOut(BaseModel):
+    id: int
+    batch_id: int | None
+    to: str
+    originator: str
+    text: str
+    reference: str
+    route_id: str
+    encoding: str = Field(description="GSM-7 or UCS-2")
+    parts: int
+    shorten_urls: bool
+    schedule_at: datetime | None
+    mobivate_id: str | None
+    mobivate_batch_id: str | None
+    submission: str = Field(description="submitting, submitted, refused or submit_failed")
+    status: str = Field(description="Current status: a submission state or Mobivate's status")
+    status_code: int | None
+    status_at: datetime
+    final: bool
+    delivered_at: datetime | None
+    error: dict[str, Any] | None
+    created_at: datetime
+    submitted_at: datetime | None
+
+
+class MessageWithTimelineOut(MessageOut):
+    timeline: list[TimelineEntry]
+
+
+class SkippedOut(BaseModel):
+    index: int
+    to: str
+    reason: str = Field(description="opted_out, invalid or duplicate")
+    detail: str
+
+
+class BatchMessageOut(BaseModel):
+    index: int
+    id: int
+    to: str
+    reference: str
+    encoding: str
+    parts: int
+    status: str
+
+
+class BatchOut(BaseModel):
+    id: int
+    name: str | None
+    state: str = Field(description="submitted, partially_submitted or failed")
+    route_id: str
+    schedule_at: datetime | None
+    spread_hours: int | None
+    shorten_urls: bool
+    exclude_duplicates: bool
+    requested: int
+    accepted: int
+    skipped: list[SkippedOut]
+    mobivate_batch_ids: list[str]
+    counts: dict[str, int] = Field(description="Messages per current status")
+    final: int = Field(description="Messages with a final status")
+    error: dict[str, Any] | None
+    created_at: datetime
+
+
+class BatchDetailOut(BatchOut):
+    stats: Figures = Field(
+        description="Delivery figures of the batch's messages (as in GET /api/v1/stats), "
+        "with the clicks and replies linked to them"
+    )
+
+
+class BatchCreatedOut(BatchOut):
+    messages: list[BatchMessageOut]

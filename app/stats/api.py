@@ -1,0 +1,73 @@
+"""`GET /api/v1/stats`: delivery and engagement figures per hour or day."""
+
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+import orjson
+from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from app.api.deps import EngineDep
+from app.api.docs import ERRORS
+from app.api.pagination import invalid
+from app.core.db import utcnow
+from app.stats.queries import MAX_BUCKETS, bucket_count, window_stats
+from app.stats.schemas import StatsOut
+
+router = APIRouter(tags=["statistics"])
+
+DEFAULT_WINDOW = timedelta(days=7)
+
+
+class StatsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: AwareDatetime | None = Field(
+        None, description="Start of the window (default: `until` minus 7 days)"
+    )
+    until: AwareDatetime | None = Field(None, description="End of the window (default: now)")
+    bucket: Literal["hour", "day"] = Field("day", description="Bucket size, in UTC")
+
+    @model_validator(mode="after")
+    def _window(self) -> "StatsQuery":
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise ValueError("`since` must be before `until`")
+        return self
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        until = self.until or utcnow()
+        return self.since or until - DEFAULT_WINDOW, until
+
+
+@router.get(
+    "/stats",
+    response_model=StatsOut,
+    responses=ERRORS,
+    summary="Delivery and engagement statistics",
+    description="Messages sent, delivered, failed and pending, delivery rate, median time to "
+    "delivery, clicks, unique clickers, click-through rate, incoming messages, opt-outs and "
+    f"opt-ins, per hour or day (UTC) over [since, until), at most {MAX_BUCKETS} buckets, and in "
+    "total. Messages count in the bucket they were created in, with their current status.",
+)
+async def get_stats(engine: EngineDep, query: Annotated[StatsQuery, Query()]) -> Response:
+    since, until = query.bounds()
+    if since >= until:
+        raise invalid("since", "must be before `until` (now, by default)")
+    if bucket_count(since, until, query.bucket) > MAX_BUCKETS:
+        raise invalid(
+            "bucket", f"the window has more than {MAX_BUCKETS} buckets; use day or narrow it"
+        )
+    stats = await window_stats(engine, since, until, query.bucket)
+    # Already in the documented shape (StatsOut); serialised directly, as hourly windows have
+    # hundreds of buckets.
+    body = orjson.dumps(
+        {
+            "since": stats.since,
+            "until": stats.until,
+            "bucket": stats.bucket,
+            "totals": vars(stats.totals),
+            "buckets": stats.buckets,
+        },
+        option=orjson.OPT_UTC_Z,
+    )
+    return Response(body, media_type="application/json")

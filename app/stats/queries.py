@@ -1,0 +1,231 @@
+"""Delivery and engagement statistics per hour or day, computed in SQL on either backend.
+
+Definitions (every count is over the window [since, until), bucketed in UTC):
+- sent: messages created in the bucket that Mobivate accepted (`submitted_at` set);
+- delivered / failed / pending: of those, the ones whose current status is DELIVERED, another
+  final status, or not final yet; delivery_rate = delivered / sent;
+- median_seconds_to_delivery: median of delivered_at - submitted_at over the delivered ones;
+- clicks: clicks received in the bucket; unique_clickers: distinct numbers among them;
+  click_through_rate = unique_clickers / delivered;
+- incoming: incoming messages that occurred in the bucket;
+- opt_outs / opt_ins: opt-out and opt-in events of the registry that happened in the bucket.
+Rates and the median are null when there is nothing to divide or take the median of. Totals are
+computed over the whole window (the median and unique clickers are not sums of the buckets).
+
+Message figures come per hour from `app.stats.rollup` (kept hours on PostgreSQL) and
+are summed into buckets here, medians included (from each hour's sorted delivery times). Clicks,
+incoming messages and opt-outs are counted per bucket from their tables (covering indexes on
+their time columns); totals are the sums, except unique clickers, counted over the window.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import chain
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, case, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.core.sql_time import Bucket, bucket_key, bucket_start
+from app.core.tables import Click, IncomingMessage, OptoutEvent, OutboundMessage
+from app.stats.rollup import HourFigures, from_messages, hour_figures
+
+MESSAGES: Table = OutboundMessage.__table__  # type: ignore[assignment]
+CLICKS: Table = Click.__table__  # type: ignore[assignment]
+INCOMING: Table = IncomingMessage.__table__  # type: ignore[assignment]
+EVENTS: Table = OptoutEvent.__table__  # type: ignore[assignment]
+
+MAX_BUCKETS = 2000
+_STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+TOTAL = None  # the key of the whole-window row
+
+
+@dataclass
+class Figures:
+    sent: int = 0
+    delivered: int = 0
+    failed: int = 0
+    pending: int = 0
+    delivery_rate: float | None = None
+    median_seconds_to_delivery: float | None = None
+    clicks: int = 0
+    unique_clickers: int = 0
+    click_through_rate: float | None = None
+    incoming: int = 0
+    opt_outs: int = 0
+    opt_ins: int = 0
+
+    def finish(self) -> "Figures":
+        if self.sent:
+            self.delivery_rate = round(self.delivered / self.sent, 4)
+        if self.delivered:
+            self.click_through_rate = round(self.unique_clickers / self.delivered, 4)
+        if self.median_seconds_to_delivery is not None:
+            self.median_seconds_to_delivery = round(self.median_seconds_to_delivery, 3)
+        return self
+
+
+@dataclass
+class Stats:
+    since: datetime
+    until: datetime
+    bucket: Bucket
+    totals: Figures
+    buckets: list[dict[str, Any]] = field(default_factory=list)
+
+
+def floor(moment: datetime, bucket: Bucket) -> datetime:
+    moment = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return moment.replace(hour=0) if bucket == "day" else moment
+
+
+def bucket_count(since: datetime, until: datetime, bucket: Bucket) -> int:
+    return -(-(until - floor(since, bucket)) // _STEP[bucket])
+
+
+def bucket_starts(since: datetime, until: datetime, bucket: Bucket) -> list[datetime]:
+    starts, current = [], floor(since, bucket)
+    while current < until:
+        starts.append(current)
+        current += _STEP[bucket]
+    return starts
+
+
+def _figures(into: dict[datetime | None, Figures], key: datetime | None) -> Figures:
+    return into.setdefault(key, Figures())
+
+
+def _median(values: list[float]) -> float:
+    """The median of ascending values (the mean of the two middle ones for an even count)."""
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def _add_messages(
+    hours: dict[datetime, HourFigures], bucket: Bucket | None, into: dict[Any, Figures]
+) -> None:
+    """Sum hours into their buckets (all into TOTAL when `bucket` is None), with medians."""
+    runs: dict[Any, list[list[float]]] = {}
+    for hour, figures in hours.items():
+        key = TOTAL if bucket is None else floor(hour, bucket)
+        target = _figures(into, key)
+        target.sent += figures.sent
+        target.delivered += figures.delivered
+        target.failed += figures.failed
+        target.pending += figures.pending
+        if figures.seconds:
+            runs.setdefault(key, []).append(figures.seconds)
+    for key, sorted_runs in runs.items():
+        if len(sorted_runs) == 1:
+            values = sorted_runs[0]
+        else:
+            # Each run is ascending already, which Python's sort merges in linear time.
+            values = sorted(chain.from_iterable(sorted_runs))
+        _figures(into, key).median_seconds_to_delivery = _median(values)
+
+
+def _window(column: Any, since: datetime, until: datetime) -> list[ColumnElement[bool]]:
+    return [column >= since, column < until]
+
+
+async def _per_bucket(
+    conn: AsyncConnection, bucket: Bucket, time: Any, *columns: Any, where: list[Any]
+) -> list[Any]:
+    key = bucket_key(time, bucket, conn.dialect.name).label("key")
+    statement = select(key, *columns).where(*where).group_by(key)
+    return [(bucket_start(row[0]), *row[1:]) for row in await conn.execute(statement)]
+
+
+async def _engagement(
+    conn: AsyncConnection,
+    bucket: Bucket,
+    since: datetime,
+    until: datetime,
+    into: dict[Any, Figures],
+) -> None:
+    """Clicks, incoming messages and opt-outs per bucket; all are sums of the buckets except
+    unique clickers over the whole window."""
+    total = _figures(into, TOTAL)
+    window = _window(CLICKS.c.received_at, since, until)
+    # Clicks per (bucket, number) first: a hash aggregate, where count(DISTINCT) would sort.
+    key = bucket_key(CLICKS.c.received_at, bucket, conn.dialect.name).label("key")
+    per_number = (
+        select(key, CLICKS.c.msisdn, func.count().label("n"))
+        .where(*window)
+        .group_by(key, CLICKS.c.msisdn)
+        .subquery()
+    )
+    statement = select(
+        per_number.c.key, func.sum(per_number.c.n), func.count(per_number.c.msisdn)
+    ).group_by(per_number.c.key)
+    for start, clicks, clickers in await conn.execute(statement):
+        figures = _figures(into, bucket_start(start))
+        figures.clicks, figures.unique_clickers = int(clicks), clickers
+        total.clicks += int(clicks)
+    numbers = select(CLICKS.c.msisdn).where(*window, CLICKS.c.msisdn.is_not(None)).distinct()
+    clickers = select(func.count()).select_from(numbers.subquery())
+    total.unique_clickers = int(await conn.scalar(clickers) or 0)
+    incoming = await _per_bucket(
+        conn,
+        bucket,
+        INCOMING.c.occurred_at,
+        func.count(),
+        where=_window(INCOMING.c.occurred_at, since, until),
+    )
+    for start, count in incoming:
+        _figures(into, start).incoming = count
+        total.incoming += count
+    optouts = await _per_bucket(
+        conn,
+        bucket,
+        EVENTS.c.event_at,
+        func.count(case((EVENTS.c.action == "opt_out", 1))),
+        func.count(case((EVENTS.c.action == "opt_in", 1))),
+        where=_window(EVENTS.c.event_at, since, until),
+    )
+    for start, opt_outs, opt_ins in optouts:
+        figures = _figures(into, start)
+        figures.opt_outs, figures.opt_ins = opt_outs, opt_ins
+        total.opt_outs += opt_outs
+        total.opt_ins += opt_ins
+
+
+async def window_stats(
+    engine: AsyncEngine, since: datetime, until: datetime, bucket: Bucket
+) -> Stats:
+    """Figures per bucket (every bucket of the window, empty ones included) and in total."""
+    into: dict[Any, Figures] = {}
+    async with engine.connect() as base:
+        conn = base
+        if base.dialect.name == "postgresql":
+            conn = await base.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            hours = await hour_figures(conn, since, until)
+            await _engagement(conn, bucket, since, until, into)
+    _add_messages(hours, bucket, into)
+    _add_messages(hours, None, into)
+    buckets = [
+        {"start": start, **vars(_figures(into, start).finish())}
+        for start in bucket_starts(since, until, bucket)
+    ]
+    return Stats(since, until, bucket, _figures(into, TOTAL).finish(), buckets)
+
+
+async def batch_figures(conn: AsyncConnection, batch_id: int) -> Figures:
+    """Delivery figures of one batch's messages, and clicks and replies linked to them."""
+    into: dict[Any, Figures] = {}
+    hours = await from_messages(conn, None, [MESSAGES.c.batch_id == batch_id])
+    _add_messages(hours, None, into)
+    figures = _figures(into, TOTAL)
+    of_batch = select(MESSAGES.c.id).where(MESSAGES.c.batch_id == batch_id)
+    clicks = (
+        await conn.execute(
+            select(func.count(), func.count(CLICKS.c.msisdn.distinct())).where(
+                CLICKS.c.outbound_message_id.in_(of_batch)
+            )
+        )
+    ).one()
+    figures.clicks, figures.unique_clickers = clicks[0], clicks[1]
+    replies = select(func.count()).where(INCOMING.c.outbound_message_id.in_(of_batch))
+    figures.incoming = int(await conn.scalar(replies) or 0)
+    return figures.finish()

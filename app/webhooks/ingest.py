@@ -1,0 +1,389 @@
+"""Storing webhook requests with group commit.
+
+Every request handler hands its raw body (and the events parsed from it) to the `IngestWriter`
+and waits. The writer takes everything that queued up while the previous transaction was
+committing (and, with a linger time, what arrives within it), writes it with one multi-row INSERT
+per table (one statement for all of them on PostgreSQL) and a single COMMIT, and only then
+answers each waiting handler. So a request is acknowledged only once the transaction holding its
+rows has committed, while the database sees a few large transactions instead of one per request.
+
+Duplicates are absorbed by the unique `dedupe_key` of each event table (INSERT ... ON CONFLICT DO
+NOTHING), so two identical requests racing on two connections or processes still give one row.
+A batch the database refuses is retried item by item, so one bad item cannot fail the others.
+"""
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Table, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.core.db import DATABASE_ERRORS
+from app.core.tables import Click, IncomingMessage, Receipt, WebhookRequest
+from app.mobivate.payloads import ParsedEvent, WebhookKind
+from app.webhooks import ingest_pg
+from app.webhooks.rows import Row, event_row
+
+logger = logging.getLogger(__name__)
+
+RequestOutcome = Literal["stored", "duplicate", "unparsed", "too_large"]
+
+EVENT_TABLES: dict[WebhookKind, Table] = {
+    WebhookKind.RECEIPT: Receipt.__table__,  # type: ignore[dict-item]
+    WebhookKind.INCOMING: IncomingMessage.__table__,  # type: ignore[dict-item]
+    WebhookKind.CLICK: Click.__table__,  # type: ignore[dict-item]
+}
+REQUESTS_TABLE: Table = WebhookRequest.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class RawWebhook:
+    """One webhook request as it reached us."""
+
+    kind: WebhookKind
+    received_at: datetime
+    body: bytes
+    content_type: str | None
+    client_addr: str | None
+    body_size: int
+    truncated: bool = False
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event row that was inserted (not a duplicate), handed to the after-store hooks."""
+
+    id: int
+    kind: WebhookKind
+    event: ParsedEvent
+    row: Row
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    outcome: RequestOutcome
+    stored: int = 0
+    duplicates: int = 0
+
+
+class IngestUnavailable(Exception):
+    """The database could not take the request; nothing was acknowledged."""
+
+
+class IngestRefused(Exception):
+    """The database refused the events of this request; its raw body was kept as unparsed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+AfterStoreHook = Callable[[AsyncConnection, Sequence[StoredEvent]], Awaitable[None]]
+AfterCommitHook = Callable[[Sequence[StoredEvent]], None]
+
+
+@dataclass(slots=True)
+class _Pending:
+    raw: RawWebhook
+    events: list[ParsedEvent] | None
+    outcome_if_unparsed: RequestOutcome
+    error: str | None
+    future: asyncio.Future[IngestResult]
+    already_stored: bool = False
+
+
+_STOP = object()
+
+
+class IngestWriter:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch: int = 500,
+        writers: int = 1,
+        linger_seconds: float = 0.0,
+        click_window_seconds: int = 600,
+        after_store: Sequence[AfterStoreHook] = (),
+    ) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._writer_count = writers
+        self._linger = linger_seconds
+        self._click_window = click_window_seconds
+        self._after_store = list(after_store)
+        self._after_commit: list[AfterCommitHook] = []
+        self._queue: asyncio.Queue[_Pending | object] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._postgres = engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if self._postgres else sqlite.insert
+        self._idle: list[AsyncConnection] = []
+
+    def add_after_store_hook(self, hook: AfterStoreHook) -> None:
+        self._after_store.append(hook)
+
+    def add_after_commit_hook(self, hook: AfterCommitHook) -> None:
+        """`hook` runs after the transaction holding newly stored events has committed; it must
+        not block (e.g. it wakes a worker)."""
+        self._after_commit.append(hook)
+
+    async def start(self) -> None:
+        for index in range(self._writer_count):
+            self._tasks.append(asyncio.create_task(self._run(), name=f"ingest-writer-{index}"))
+
+    async def stop(self) -> None:
+        """Finish everything already queued, then stop."""
+        for _ in self._tasks:
+            self._queue.put_nowait(_STOP)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        while self._idle:
+            await self._idle.pop().close()
+
+    async def store(self, raw: RawWebhook, events: list[ParsedEvent]) -> IngestResult:
+        return await self._submit(raw, events, "stored", None)
+
+    async def restore(self, raw: RawWebhook, events: list[ParsedEvent]) -> IngestResult:
+        """Store the events of a raw request that is already kept (re-parsing after a fix)."""
+        return await self._submit(raw, events, "stored", None, already_stored=True)
+
+    async def store_unparsed(
+        self, raw: RawWebhook, error: str, outcome: RequestOutcome = "unparsed"
+    ) -> IngestResult:
+        return await self._submit(raw, None, outcome, error)
+
+    async def _submit(
+        self,
+        raw: RawWebhook,
+        events: list[ParsedEvent] | None,
+        outcome: RequestOutcome,
+        error: str | None,
+        *,
+        already_stored: bool = False,
+    ) -> IngestResult:
+        if not self._tasks:
+            raise IngestUnavailable("the ingest writer is not running")
+        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(raw, events, outcome, error, future, already_stored))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            if first is _STOP:
+                return
+            assert isinstance(first, _Pending)
+            batch = [first]
+            if self._linger > 0 and self._queue.qsize() < self._max_batch - 1:
+                # Let the requests already on their way join this batch: every transaction has a
+                # fixed cost (round trips, the commit's flush), larger ones spread it thinner.
+                await asyncio.sleep(self._linger)
+            stop_after = False
+            while len(batch) < self._max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is _STOP:
+                    stop_after = True
+                    break
+                assert isinstance(item, _Pending)
+                batch.append(item)
+            await self._process(batch)
+            if stop_after:
+                return
+
+    async def _process(self, batch: list[_Pending]) -> None:
+        try:
+            results = await self._write(batch)
+        except (IntegrityError, DataError) as exc:
+            if len(batch) > 1:
+                logger.warning("database refused a batch of %d; retrying one by one", len(batch))
+                for item in batch:
+                    await self._process([item])
+            else:
+                await self._keep_refused(batch[0], exc)
+            return
+        except Exception as exc:  # the writer must outlive any failure of one batch
+            if not isinstance(exc, DATABASE_ERRORS):
+                logger.exception("unexpected failure storing %d webhook request(s)", len(batch))
+            self._fail(batch, exc)
+            return
+        for item, result in zip(batch, results, strict=True):
+            if not item.future.done():
+                item.future.set_result(result)
+
+    async def _keep_refused(self, item: _Pending, exc: DBAPIError) -> None:
+        """Keep the raw body of a request whose events the database refused, marked unparsed."""
+        message = f"the database refused the event: {type(exc.orig).__name__}"
+        logger.warning("webhook request %s: %s", item.raw.id, message)
+        unparsed = _Pending(item.raw, None, "unparsed", message, item.future, item.already_stored)
+        try:
+            await self._write([unparsed])
+        except DATABASE_ERRORS as second:
+            self._fail([item], second)
+            return
+        if not item.future.done():
+            item.future.set_exception(IngestRefused(message))
+
+    def _fail(self, batch: list[_Pending], exc: Exception) -> None:
+        logger.error("could not store %d webhook request(s): %s", len(batch), type(exc).__name__)
+        for item in batch:
+            if not item.future.done():
+                item.future.set_exception(IngestUnavailable(type(exc).__name__))
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction on a connection kept from one batch to the next (a pool checkout costs a
+        ping round trip). A connection that saw an error goes back to the pool instead, which
+        pings it before anyone uses it again."""
+        conn = self._idle.pop() if self._idle else await self._engine.connect()
+        try:
+            async with conn.begin():
+                yield conn
+        except BaseException:
+            await conn.close()
+            raise
+        self._idle.append(conn)
+
+    async def _write(self, batch: list[_Pending]) -> list[IngestResult]:
+        new_rows: dict[WebhookKind, list[tuple[ParsedEvent, Row]]] = {}
+        keys_per_item: list[list[str]] = []
+        first_by_key: dict[str, int] = {}
+        for index, item in enumerate(batch):
+            keys: list[str] = []
+            for event in item.events or ():
+                row = event_row(event, item.raw.id, item.raw.received_at, self._click_window)
+                key = row["dedupe_key"]
+                keys.append(key)
+                if key not in first_by_key:
+                    first_by_key[key] = index
+                    new_rows.setdefault(item.raw.kind, []).append((event, row))
+            keys_per_item.append(keys)
+
+        async with self._transaction() as conn:
+            new_requests = [self._request_row(item) for item in batch if not item.already_stored]
+            if self._postgres:
+                inserted_by_table = await ingest_pg.insert_batch(
+                    conn,
+                    REQUESTS_TABLE,
+                    new_requests,
+                    {
+                        EVENT_TABLES[kind]: [row for _, row in rows]
+                        for kind, rows in new_rows.items()
+                    },
+                )
+            else:
+                inserted_by_table = await self._insert_sqlite(conn, new_requests, new_rows)
+            inserted_keys: set[str] = set()
+            stored_events: list[StoredEvent] = []
+            for kind, entries in new_rows.items():
+                inserted = inserted_by_table[EVENT_TABLES[kind].name]
+                inserted_keys.update(inserted)
+                stored_events.extend(
+                    StoredEvent(inserted[row["dedupe_key"]], kind, event, row)
+                    for event, row in entries
+                    if row["dedupe_key"] in inserted
+                )
+            results = [
+                _result(item, keys, index, inserted_keys, first_by_key)
+                for index, (item, keys) in enumerate(zip(batch, keys_per_item, strict=True))
+            ]
+            # On PostgreSQL the INSERT already marked the new duplicates.
+            duplicate_ids = [
+                item.raw.id
+                for item, result in zip(batch, results, strict=True)
+                if result.outcome == "duplicate" and not item.already_stored and not self._postgres
+            ]
+            for item, result in zip(batch, results, strict=True):
+                if item.already_stored:
+                    await conn.execute(
+                        update(REQUESTS_TABLE)
+                        .where(REQUESTS_TABLE.c.id == item.raw.id)
+                        .values(
+                            outcome=result.outcome,
+                            error=item.error,
+                            event_count=len(item.events or ()),
+                        )
+                    )
+            if duplicate_ids:
+                await conn.execute(
+                    update(REQUESTS_TABLE)
+                    .where(REQUESTS_TABLE.c.id.in_(duplicate_ids))
+                    .values(outcome="duplicate")
+                )
+            if stored_events:
+                for hook in self._after_store:
+                    await hook(conn, stored_events)
+        if stored_events:
+            self._run_after_commit(stored_events)
+        return results
+
+    async def _insert_sqlite(
+        self,
+        conn: AsyncConnection,
+        requests: list[Row],
+        new_rows: dict[WebhookKind, list[tuple[ParsedEvent, Row]]],
+    ) -> dict[str, dict[str, int]]:
+        if requests:
+            await conn.execute(insert(REQUESTS_TABLE), requests)
+        inserted: dict[str, dict[str, int]] = {}
+        for kind, entries in new_rows.items():
+            table = EVENT_TABLES[kind]
+            statement = (
+                self._insert(table)
+                .values([row for _, row in entries])
+                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                .returning(table.c.dedupe_key, table.c.id)
+            )
+            result = await conn.execute(statement)
+            inserted[table.name] = {str(key): int(row_id) for key, row_id in result.all()}
+        return inserted
+
+    def _run_after_commit(self, stored_events: list[StoredEvent]) -> None:
+        for hook in self._after_commit:
+            try:
+                hook(stored_events)
+            except Exception:  # the events are committed: a failing hook must not undo the answer
+                logger.exception("after-commit hook failed")
+
+    @staticmethod
+    def _request_row(item: _Pending) -> dict[str, Any]:
+        raw = item.raw
+        return {
+            "id": raw.id,
+            "kind": raw.kind.value,
+            "received_at": raw.received_at,
+            "content_type": raw.content_type,
+            "client_addr": raw.client_addr,
+            "body": raw.body,
+            "body_size": raw.body_size,
+            "truncated": raw.truncated,
+            "outcome": "stored" if item.events is not None else item.outcome_if_unparsed,
+            "error": item.error,
+            "event_count": len(item.events or ()),
+        }
+
+
+def _result(
+    item: _Pending,
+    keys: list[str],
+    index: int,
+    inserted_keys: set[str],
+    first_by_key: dict[str, int],
+) -> IngestResult:
+    if item.events is None:
+        return IngestResult(item.outcome_if_unparsed)
+    # An event sent twice within one batch is stored for the first request that carried it.
+    counted: set[str] = set()
+    for key in keys:
+        if key in inserted_keys and first_by_key[key] == index:
+            counted.add(key)
+    stored = len(counted)
+    return IngestResult("stored" if stored else "duplicate", stored, len(keys) - stored)

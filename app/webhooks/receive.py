@@ -1,0 +1,188 @@
+"""The three endpoints Mobivate posts to: `POST /webhooks/{secret}/receipt|incoming|click`.
+
+This is a plain ASGI endpoint rather than a FastAPI operation: it is the hot path, it takes raw
+bodies that must be kept even when they cannot be parsed, and it needs none of FastAPI's request
+validation nor Starlette's Request and Response objects (measured: a FastAPI operation costs
+~145 us of CPU per request, a Starlette endpoint ~73 us, this ~63 us). Its OpenAPI description
+is added in `app/api/openapi.py`.
+"""
+
+import logging
+import sqlite3
+from datetime import UTC, datetime
+
+import orjson
+from starlette.datastructures import State
+from starlette.requests import ClientDisconnect
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from app.core.metrics import WEBHOOK_EVENTS, WEBHOOKS_IN_PROGRESS
+from app.mobivate.payloads import WebhookKind
+from app.webhooks import intake
+from app.webhooks.ingest import IngestRefused, IngestUnavailable, IngestWriter, RawWebhook
+from app.webhooks.intake import Intake
+from app.webhooks.outage import OutageSpool
+from app.webhooks.secret import secret_matches
+from app.webhooks.spool import SpoolFull
+
+logger = logging.getLogger(__name__)
+
+_KINDS = {kind.value: kind for kind in WebhookKind}
+_STORED = b'{"status":"stored"}'
+_DUPLICATE = b'{"status":"duplicate"}'
+_NOT_FOUND = b'{"detail":"Not Found"}'
+_SPOOLED = b'{"status":"spooled"}'
+_UNAVAILABLE = b'{"detail":"storage is unavailable and the outage spool is full; please retry"}'
+_THROTTLED = b'{"detail":"too many requests with a wrong secret from this address; retry later"}'
+
+
+class Response:
+    """A complete JSON answer, sent as two ASGI messages."""
+
+    __slots__ = ("body", "headers", "status_code")
+
+    def __init__(
+        self, status_code: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.headers = [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+            *(headers or ()),
+        ]
+
+    async def __call__(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.headers}
+        )
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def _json(status_code: int, content: bytes) -> Response:
+    return Response(status_code, content)
+
+
+def _error(status_code: int, detail: str) -> Response:
+    return _json(status_code, orjson.dumps({"status": "unparsed", "detail": detail}))
+
+
+def _throttled(retry_after: int, kind: WebhookKind | None) -> Response:
+    """Too many wrong secrets from one address: refused without a log line each (metrics count
+    them), so guessing can neither go fast nor flood the logs."""
+    WEBHOOK_EVENTS.labels(kind.value if kind else "unknown", "throttled").inc()
+    return Response(429, _THROTTLED, [(b"retry-after", str(retry_after).encode())])
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _read_limited(
+    receive: Receive, declared: str | None, limit: int
+) -> tuple[bytes, int, bool]:
+    """The body up to `limit` bytes, its size, and whether it was cut off."""
+    chunks: list[bytes] = []
+    kept = 0
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if kept < limit and chunk:
+            chunks.append(chunk[: limit - kept])
+            kept += len(chunks[-1])
+        if size > limit:
+            total = int(declared) if declared is not None and declared.isdigit() else size
+            return b"".join(chunks), max(total, size), True
+        if not message.get("more_body", False):
+            return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), size, False
+
+
+class WebhookEndpoint:
+    """The ASGI app behind the route."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with WEBHOOKS_IN_PROGRESS.track_inprogress():
+            response = await receive_webhook(scope, receive)
+            await response(send)
+
+
+async def receive_webhook(scope: Scope, receive: Receive) -> Response:
+    state: State = scope["app"].state
+    path_params = scope["path_params"]
+    peer = scope.get("client")
+    kind = _KINDS.get(path_params["kind"])
+    secret_ok = secret_matches(path_params["secret"], state.webhook_secret)
+    if kind is None or not secret_ok:
+        client = peer[0] if peer else "unknown"
+        if not secret_ok and not state.auth_failures.fail(client):
+            return _throttled(state.auth_failures.retry_after(client), kind)
+        state.rejected_webhooks += 1
+        logger.warning(
+            "webhook refused: wrong secret or endpoint from %s (%d refused since start)",
+            client,
+            state.rejected_webhooks,
+        )
+        WEBHOOK_EVENTS.labels(kind.value if kind else "unknown", "rejected").inc()
+        return _json(404, _NOT_FOUND)
+
+    writer: IngestWriter = state.ingest
+    declared = _header(scope, b"content-length")
+    body, size, truncated = await _read_limited(receive, declared, state.settings.max_body_bytes)
+    raw = RawWebhook(
+        kind=kind,
+        received_at=datetime.now(UTC),
+        body=body,
+        content_type=_header(scope, b"content-type"),
+        client_addr=peer[0] if peer else None,
+        body_size=size,
+        truncated=truncated,
+    )
+    examined = intake.examine(raw, state.settings.max_body_bytes)
+    spool: OutageSpool = state.spool
+    if spool.diverting:
+        return await _keep_for_later(spool, raw, examined)
+    try:
+        result = await intake.store(writer, raw, examined)
+    except IngestRefused as exc:
+        WEBHOOK_EVENTS.labels(kind.value, "unparsed").inc()
+        return _error(422, exc.message)
+    except IngestUnavailable:
+        return await _keep_for_later(spool, raw, examined)
+
+    if examined.events is None:
+        WEBHOOK_EVENTS.labels(kind.value, examined.outcome).inc()
+        return _error(examined.status_code, examined.error or "")
+    WEBHOOK_EVENTS.labels(kind.value, result.outcome).inc()
+    if len(examined.events) == 1:
+        return _json(200, _STORED if result.outcome == "stored" else _DUPLICATE)
+    return _json(
+        200,
+        orjson.dumps(
+            {"status": result.outcome, "stored": result.stored, "duplicates": result.duplicates}
+        ),
+    )
+
+
+async def _keep_for_later(spool: OutageSpool, raw: RawWebhook, examined: Intake) -> Response:
+    """The database cannot take the request: acknowledge it once it is in the outage spool."""
+    try:
+        await spool.keep(raw)
+    except (SpoolFull, OSError, sqlite3.Error) as exc:
+        WEBHOOK_EVENTS.labels(raw.kind.value, "unavailable").inc()
+        logger.error("webhook request not kept: database unavailable and %s", exc)
+        return _json(503, _UNAVAILABLE)
+    WEBHOOK_EVENTS.labels(raw.kind.value, "spooled").inc()
+    if examined.events is None:
+        return _error(examined.status_code, examined.error or "")
+    return _json(200, _SPOOLED)
+
+
+routes = [Route("/webhooks/{secret}/{kind}", WebhookEndpoint(), methods=["POST"])]
