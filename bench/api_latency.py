@@ -184,7 +184,7 @@ async def main() -> int:
     app = create_app(settings)
     results = []
     async with app.router.lifespan_context(app):
-        engine = app.state.engine
+        engine = app.state.runtime.engine
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport,

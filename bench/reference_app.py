@@ -9,7 +9,8 @@ for a Python endpoint doing the same request work on this machine, without the d
 
 from fastapi import FastAPI, HTTPException, Request, Response
 
-from app.mobivate.payloads import PayloadError, WebhookKind, parse_webhook
+from app.mobivate.payloads import PayloadError, parse_webhook
+from app.mobivate.vocabulary import WebhookKind
 
 app = FastAPI(title="webhook benchmark reference (parses, stores nothing)")
 

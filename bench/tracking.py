@@ -27,8 +27,9 @@ from sqlalchemy import func, insert, select
 from app.core import migrate
 from app.core.db import create_engine
 from app.core.tables import OutboundMessage
-from app.delivery import linking as delivery
-from app.mobivate.payloads import WebhookKind, parse_webhook
+from app.delivery.linking import DeliveryLinking
+from app.mobivate.payloads import parse_webhook
+from app.mobivate.vocabulary import WebhookKind
 from app.webhooks.ingest import IngestWriter, RawWebhook
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -86,9 +87,8 @@ async def run(
     url: str, payloads: list[bytes], *, hook: bool, writers: int, concurrency: int
 ) -> float:
     engine = create_engine(url, pool_size=writers + 2)
-    writer = IngestWriter(engine, max_batch=500, writers=writers)
-    if hook:
-        writer.add_after_store_hook(delivery.after_store)
+    steps = [DeliveryLinking()] if hook else []
+    writer = IngestWriter(engine, max_batch=500, writers=writers, steps=steps)
     await writer.start()
     queue = iter(payloads)
 

@@ -24,6 +24,7 @@ from app.config import Settings
 from app.core import migrate
 from app.core.db import Base, create_engine
 from app.main import create_app
+from app.runtime import Runtime
 
 pytest_plugins = ("tests.figures",)
 
@@ -147,6 +148,11 @@ class RunningApp:
     def __init__(self, app: Any, client: httpx.AsyncClient) -> None:
         self.app = app
         self.client = client
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.app.state.runtime
+        return runtime
 
 
 async def start_app(

@@ -130,7 +130,7 @@ async def test_an_id_is_never_served_while_a_smaller_one_can_still_commit(
     if backend != "postgresql":
         pytest.skip("SQLite runs one writing transaction at a time")
     # The slow writer commits (or rolls back) last, though it took the smaller id.
-    watcher: FeedWatcher = harness.running.app.state.feed
+    watcher: FeedWatcher = harness.running.runtime.feed
     async with open_stream(harness.running.app, params={"kind": "status"}) as stream:
         slow, first = await _open_writer(harness, 1)
         fast, second = await _open_writer(harness, 2)

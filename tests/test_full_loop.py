@@ -13,7 +13,8 @@ from starlette.types import Receive, Scope, Send
 
 from app.core.tables import Click, IncomingMessage, Receipt
 from app.fake_mobivate import FakeMobivate
-from app.mobivate.models import SingleMessage, normalise_id
+from app.mobivate.models import SingleMessage
+from app.mobivate.vocabulary import normalise_id
 from tests.conftest import RunningApp, start_app
 from tests.registration_helpers import API_KEY, KINDS, Forward, expected_url, registration_settings
 
@@ -51,7 +52,7 @@ async def app_with_fake(
     settings = registration_settings(database_url)
     async for running in start_app(settings, mobivate_transport=fake.transport()):
         proxy.target = running.app
-        task = running.app.state.registration.task
+        task = running.runtime.registration.task
         await asyncio.wait_for(asyncio.shield(task), timeout=5)
         yield running
 
@@ -65,7 +66,7 @@ async def test_fake_mobivate_delivers_to_the_registered_urls_and_the_app_stores_
     app_with_fake: RunningApp, fake: FakeMobivate, engine: AsyncEngine
 ) -> None:
     assert fake.webhooks == {kind: expected_url(kind) for kind in KINDS}
-    mobivate = app_with_fake.app.state.mobivate
+    mobivate = app_with_fake.runtime.mobivate
     sent = await mobivate.send_single(
         SingleMessage(originator="Shop", recipient="447700900123", body="Hi, see example.com")
     )

@@ -3,17 +3,21 @@
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.config import Settings
 from app.core.tables import Click, IncomingMessage, Receipt, WebhookRequest
 from app.main import create_app
-from app.webhooks.ingest import StoredEvent
-from tests.conftest import WEBHOOK_SECRET, RunningApp, count_rows
+from app.mobivate.payloads import parse_webhook
+from app.mobivate.vocabulary import WebhookKind
+from app.webhooks.ingest import IngestWriter, RawWebhook, StoredEvent
+from tests.conftest import WEBHOOK_SECRET, count_rows
 
 
 def receipt(n: int, status_code: int = 2) -> dict[str, Any]:
@@ -88,26 +92,48 @@ async def test_concurrent_mixed_requests_are_each_answered_and_recorded_correctl
     assert owners <= stored_ids
 
 
-async def test_after_store_hooks_see_only_new_events_inside_the_batch_transaction(
-    running: RunningApp, engine: AsyncEngine
+async def test_after_store_steps_see_only_new_events_inside_the_batch_transaction(
+    engine: AsyncEngine,
 ) -> None:
     seen: list[tuple[str, str]] = []
+    committed: list[int] = []
 
-    async def hook(conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
-        assert conn.in_transaction()
-        keys = [stored.row["dedupe_key"] for stored in events if stored.kind.value == "receipt"]
-        # The rows are visible here, before the commit that acknowledges them.
-        query = select(func.count()).select_from(Receipt).where(Receipt.dedupe_key.in_(keys))
-        assert await conn.scalar(query) == len(keys)
-        seen.extend((stored.kind.value, stored.row["dedupe_key"]) for stored in events)
+    class Probe:
+        async def after_store(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+            assert conn.in_transaction()
+            keys = [stored.row["dedupe_key"] for stored in events if stored.kind.value == "receipt"]
+            # The rows are visible here, before the commit that acknowledges them.
+            query = select(func.count()).select_from(Receipt).where(Receipt.dedupe_key.in_(keys))
+            assert await conn.scalar(query) == len(keys)
+            seen.extend((stored.kind.value, stored.row["dedupe_key"]) for stored in events)
 
-    running.app.state.ingest.add_after_store_hook(hook)
-    await post(running.client, "receipt", receipt(7))
-    bodies = [("receipt", receipt(7)), ("receipt", receipt(8)), ("click", click(1))]
-    await asyncio.gather(*(post(running.client, kind, body) for kind, body in bodies))
+        def after_commit(self, events: Sequence[StoredEvent]) -> None:
+            committed.append(len(events))
+
+    writer = IngestWriter(engine, linger_seconds=0.01, steps=[Probe()])
+    await writer.start()
+    try:
+        await store(writer, "receipt", receipt(7))
+        bodies = [("receipt", receipt(7)), ("receipt", receipt(8)), ("click", click(1))]
+        await asyncio.gather(*(store(writer, kind, body) for kind, body in bodies))
+    finally:
+        await writer.stop()
 
     assert Counter(kind for kind, _ in seen) == {"receipt": 2, "click": 1}
     assert len(set(seen)) == 3
+    assert sum(committed) == 3
+
+
+async def store(writer: IngestWriter, kind: str, body: dict[str, Any]) -> None:
+    raw = RawWebhook(
+        kind=WebhookKind(kind),
+        received_at=datetime.now(UTC),
+        body=orjson.dumps(body),
+        content_type="application/json",
+        client_addr="203.0.113.7",
+        body_size=len(orjson.dumps(body)),
+    )
+    await writer.store(raw, parse_webhook(raw.kind, raw.body, raw.content_type))
 
 
 async def test_a_request_the_database_refuses_does_not_fail_the_others_in_its_batch(

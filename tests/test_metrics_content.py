@@ -104,7 +104,7 @@ async def test_metrics_follow_registration_sending_receipts_and_optouts(
     before = process_metrics()
     async with started(database_url, mobivate, proxy) as running:
         client = running.client
-        await asyncio.wait_for(asyncio.shield(running.app.state.registration.task), timeout=5)
+        await asyncio.wait_for(asyncio.shield(running.runtime.registration.task), timeout=5)
 
         metrics = await scrape(client, before)
         assert metrics.value("database_up") == 1

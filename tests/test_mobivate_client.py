@@ -16,13 +16,8 @@ from app.mobivate.errors import (
     MobivateRefused,
     MobivateUnavailable,
 )
-from app.mobivate.models import (
-    BatchItem,
-    BatchRequest,
-    MessageLog,
-    SingleMessage,
-    normalise_id,
-)
+from app.mobivate.models import BatchItem, BatchRequest, MessageLog, SingleMessage
+from app.mobivate.vocabulary import normalise_id
 
 BASE_URL = "https://api.mobivatebulksms.com"
 API_KEY = "v-0d4c-SECRET-KEY-9f7e:77aa"

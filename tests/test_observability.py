@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.cli.main import _clear_metric_samples
+from app.cli.serve import clear_metric_samples
 from app.config import Settings
 from app.core.logs import JsonFormatter, configure_logging, register_secret
 from app.core.tables import WebhookRequest
@@ -302,6 +302,6 @@ def test_only_metric_sample_files_are_cleared(tmp_path: Path) -> None:
     for name in names:
         (tmp_path / name).write_bytes(b"")
 
-    _clear_metric_samples(tmp_path)
+    clear_metric_samples(tmp_path)
 
     assert sorted(path.name for path in tmp_path.iterdir()) == ["mobivate-hooks.db"]

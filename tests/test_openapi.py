@@ -8,14 +8,12 @@ from openapi_spec_validator import validate
 from app.feed import api as stream
 from app.optouts import api as optouts
 from app.registration import api as registrations
-from app.sending import api as messages
-from app.sending import batch_api as batches
-from app.sending import lists_api as sent_lists
+from app.sending import api as sending
 from app.stats import api as stats
 from app.webhooks import api as events
 from tests.conftest import RunningApp, make_settings, start_app
 
-API_ROUTERS = (registrations, optouts, messages, batches, events, sent_lists, stream, stats)
+API_ROUTERS = (registrations, optouts, sending, events, stream, stats)
 READ_API = {
     "/api/v1/messages",
     "/api/v1/batches",

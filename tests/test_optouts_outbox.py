@@ -138,8 +138,8 @@ async def test_two_workers_never_send_one_push_twice(
             response = await app.client.post("/api/v1/optouts", json={"msisdn": number})
             assert response.status_code == 201
         fake.down = False
-        first.app.state.optouts.wake()
-        second.app.state.optouts.wake()
+        first.runtime.outbox.wake()
+        second.runtime.outbox.wake()
         await eventually(lambda: all_settled(engine), within=15, what="all pushes")
     sent = Counter(mobile for method, mobile in optout_calls(fake) if method == "POST")
     assert sent == Counter(numbers)

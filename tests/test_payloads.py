@@ -18,11 +18,10 @@ from app.mobivate.payloads import (
     ParsedReceipt,
     PayloadError,
     UnsupportedContentType,
-    WebhookKind,
-    normalise_mobivate_id,
     parse_timestamp,
     parse_webhook,
 )
+from app.mobivate.vocabulary import WebhookKind, normalise_id
 
 DATA = Path(__file__).parent / "data"
 JSON = "application/json"
@@ -182,10 +181,8 @@ def test_documented_legacy_xml_incoming_parses_from_form_field() -> None:
         (None, None),
     ],
 )
-def test_normalise_mobivate_id_removes_dashes_and_upper_cases(
-    raw: str | None, expected: str | None
-) -> None:
-    assert normalise_mobivate_id(raw) == expected
+def test_normalise_id_removes_dashes_and_upper_cases(raw: str | None, expected: str | None) -> None:
+    assert normalise_id(raw) == expected
 
 
 def test_ids_are_stripped_and_blank_ids_become_none() -> None:
@@ -925,8 +922,8 @@ def test_parse_timestamp_reads_back_iso_formatted_datetimes(
 
 
 @given(raw=st.none() | st.text())
-def test_normalise_mobivate_id_is_idempotent(raw: str | None) -> None:
-    once = normalise_mobivate_id(raw)
+def test_normalise_id_is_idempotent(raw: str | None) -> None:
+    once = normalise_id(raw)
 
-    assert normalise_mobivate_id(once) == once
+    assert normalise_id(once) == once
     assert once is None or (once and "-" not in once and once == once.strip())

@@ -38,7 +38,7 @@ async def reconcile_cli(harness: Harness, *args: str) -> tuple[int, str, str]:
     parsed = build_parser().parse_args(["reconcile", *args])
     out, err = io.StringIO(), io.StringIO()
     code = await run_reconcile(
-        harness.running.app.state.settings,
+        harness.running.runtime.settings,
         older_than=parsed.older_than,
         limit=parsed.limit,
         concurrency=parsed.concurrency,

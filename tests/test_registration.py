@@ -34,7 +34,7 @@ async def fake() -> AsyncIterator[FakeMobivate]:
 
 
 async def wait_until_done(running: RunningApp) -> None:
-    task = running.app.state.registration.task
+    task = running.runtime.registration.task
     assert task is not None
     await asyncio.wait_for(asyncio.shield(task), timeout=5)
 
@@ -207,7 +207,7 @@ async def test_no_registration_when_a_setting_is_missing(
     caplog.set_level(logging.INFO)
     settings = registration_settings(database_url, **overrides)
     async for running in start_app(settings, mobivate_transport=fake.transport()):
-        assert running.app.state.registration.task is None
+        assert running.runtime.registration is None
         body = (await running.client.get("/api/v1/registrations")).json()
         ready = (await running.client.get("/readyz")).json()
     assert fake.requests == []
@@ -232,7 +232,7 @@ async def test_instances_starting_together_register_each_kind_once(
     starts = [start_app(settings, mobivate_transport=transport) for _ in range(4)]
     instances = await asyncio.gather(*(anext(start) for start in starts))
     try:
-        tasks = [running.app.state.registration.task for running in instances]
+        tasks = [running.runtime.registration.task for running in instances]
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
         for kind in KINDS:
             assert len(registration_calls(fake, kind)) == 1, kind

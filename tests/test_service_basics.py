@@ -51,9 +51,9 @@ async def test_generated_secret_is_kept_and_shared_by_instances(
     secrets = []
     for _ in range(2):
         async for running in start_app(settings):
-            secrets.append(running.app.state.webhook_secret)
+            secrets.append(running.runtime.webhook_secret)
             response = await running.client.post(
-                f"/webhooks/{running.app.state.webhook_secret}/receipt",
+                f"/webhooks/{running.runtime.webhook_secret}/receipt",
                 json={"deliveryMessageId": "AB12", "statusCode": 1},
             )
             assert response.status_code == 200

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.mobivate.payloads import WebhookKind
+from app.mobivate.vocabulary import WebhookKind
 from app.webhooks.ingest import RawWebhook
 from app.webhooks.spool import SpoolFile, SpoolFull, adopt_orphans, open_own_spool
 

@@ -1,29 +1,67 @@
-"""Dependencies shared by the REST API routes."""
+"""How routes reach the running service, and the bearer-token check of the REST API.
+
+The running service is one `app.runtime.Runtime`, kept as `app.state.runtime` while the app's
+lifespan runs. A route takes the part it needs by name and type, `runtime_part("feed",
+FeedWatcher)`: the part is checked against the type when it is taken, so a route is typed without
+importing the composition root, which imports every domain (routes live in their domains).
+"""
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp
 
 from app.config import Settings
+from app.mobivate.client import MobivateClient
+
+T = TypeVar("T")
 
 _bearer = HTTPBearer(auto_error=False, description="A token from API_TOKENS")
 
 
-def get_app_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+class NotServing(RuntimeError):
+    """A part that exists only while the service is serving was asked for elsewhere."""
 
 
-def get_engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
+def part_of(app: ASGIApp, name: str, kind: type[T]) -> T:
+    """The runtime's part `name`, which must be a `kind`."""
+    runtime = app.state.runtime  # type: ignore[attr-defined]
+    value = getattr(runtime, name)
+    if not isinstance(value, kind):
+        raise NotServing(f"the running service has no {name} ({type(value).__name__})")
+    return value
 
 
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+def optional_part_of(app: ASGIApp, name: str, kind: type[T]) -> T | None:
+    """As `part_of`, for a part that may be absent (None)."""
+    value = getattr(app.state.runtime, name)  # type: ignore[attr-defined]
+    return None if value is None else part_of(app, name, kind)
+
+
+def runtime_part(name: str, kind: type[T]) -> Any:
+    """A dependency giving the runtime's part `name`, a `kind`."""
+
+    def dependency(request: Request) -> T:
+        return part_of(request.app, name, kind)
+
+    return Depends(dependency)
+
+
+def optional_runtime_part(name: str, kind: type[T]) -> Any:
+    def dependency(request: Request) -> T | None:
+        return optional_part_of(request.app, name, kind)
+
+    return Depends(dependency)
+
+
+SettingsDep = Annotated[Settings, runtime_part("settings", Settings)]
+EngineDep = Annotated[AsyncEngine, runtime_part("engine", AsyncEngine)]
+WebhookSecretDep = Annotated[str, runtime_part("webhook_secret", str)]
+# None without MOBIVATE_API_KEY.
+MobivateDep = Annotated[MobivateClient | None, optional_runtime_part("mobivate", MobivateClient)]
 
 
 def _unauthorized(detail: str) -> HTTPException:

@@ -1,10 +1,15 @@
-"""One answer for "the database cannot be reached", whichever REST operation met it: 503 with a
-`detail` saying nothing was done. A send is refused outright, because without the database the
-opt-out list cannot be checked. (Webhooks never get here: they go to the outage spool.)"""
+"""The one place errors become HTTP answers.
+
+A domain's `ServiceError` is answered with its status and `{"detail": ...}`. "The database cannot
+be reached", whichever REST operation met it, is 503 with a `detail` saying nothing was done; a
+send is refused outright, because without the database the opt-out list cannot be checked.
+(Webhooks never get here: they go to the outage spool.)"""
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from app.core.errors import ServiceError
 
 _SENDING_PATHS = ("/messages", "/batches")
 
@@ -28,6 +33,12 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
 
 
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)
     for error in (OSError, TimeoutError, DBAPIError):
         app.add_exception_handler(error, _database_unavailable)

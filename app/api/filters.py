@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from app.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, TimeCursor
 from app.core.phone import normalise_msisdn
-from app.mobivate.payloads import normalise_mobivate_id
+from app.mobivate.vocabulary import normalise_id
 
 StatusGroup = Literal["delivered", "failed", "pending"]
 # Ids are 64-bit and status codes 32-bit in the database: larger values cannot match anything.
@@ -80,7 +80,7 @@ def _msisdn(value: str | None) -> str | None:
 def _mobivate_id(value: str | None) -> str | None:
     if value is None:
         return None
-    normalised = normalise_mobivate_id(value)
+    normalised = normalise_id(value)
     if normalised is None:
         raise ValueError("must not be empty")
     return normalised

@@ -15,13 +15,12 @@ from typing import Any, TextIO
 import httpx
 
 from app.cli.arguments import duration, positive_int
+from app.cli.exits import ExitCode
+from app.cli.runtime import cli_runtime
 from app.config import Settings
-from app.core.db import create_engine
 from app.delivery.reconcile import ReconcileReport, reconcile
 from app.mobivate.errors import MobivateAuthError
-from app.mobivate_clients import mobivate_client, mobivate_http_client
-
-OK, REFUSED, BAD_INPUT, UNREACHABLE = 0, 1, 2, 3
+from app.runtime import mobivate_client
 
 
 def summary(report: ReconcileReport) -> str:
@@ -47,18 +46,17 @@ async def run_reconcile(
     """`retry_wait_seconds`: the first wait before a lookup that failed is tried again."""
     if settings.mobivate_api_key is None:
         print("cannot reconcile: set MOBIVATE_API_KEY", file=err)
-        return BAD_INPUT
+        return ExitCode.BAD_INPUT
 
     def progress(report: ReconcileReport) -> None:
         print(f"... {report.examined} examined, {report.now_final} now final", file=err)
 
-    engine = create_engine(settings.database_url)
     try:
-        async with mobivate_http_client(settings, transport) as http:
-            client = mobivate_client(settings, http, retry_wait_seconds=retry_wait_seconds)
+        async with cli_runtime(settings, transport=transport) as runtime:
+            client = mobivate_client(settings, runtime.http, retry_wait_seconds=retry_wait_seconds)
             assert client is not None
             report = await reconcile(
-                engine,
+                runtime.engine,
                 client,
                 older_than=older_than,
                 limit=limit,
@@ -67,17 +65,15 @@ async def run_reconcile(
             )
     except MobivateAuthError as exc:
         print(f"Mobivate refused the API key: HTTP {exc.status_code}: {exc.message}", file=err)
-        return REFUSED
-    finally:
-        await engine.dispose()
+        return ExitCode.FAILED
     print(f"reconciled {summary(report)}", file=out)
     if report.failed and report.failed == report.looked_up:
         print("Mobivate could not be reached for any lookup; run again later", file=err)
-        return UNREACHABLE
+        return ExitCode.UNREACHABLE
     if report.failed:
         print(f"{report.failed} lookups failed; run again later to retry them", file=err)
-        return REFUSED
-    return OK
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:

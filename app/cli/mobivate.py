@@ -1,7 +1,7 @@
 """The Mobivate commands of `mobivate-hooks`: register-webhooks, check-mobivate, fake-mobivate.
 
-Exit codes: 0 done; 1 Mobivate refused (its message is printed); 2 a setting is missing;
-3 Mobivate could not be reached; 4 the database could not be used (register-webhooks).
+Exit codes (`app.cli.exits`): 0 done; 1 Mobivate refused (its message is printed); 2 a setting is
+missing; 3 Mobivate could not be reached; 4 the database could not be used (register-webhooks).
 """
 
 import argparse
@@ -12,16 +12,15 @@ from typing import Any, TextIO
 import httpx
 
 from app.cli.arguments import port_number
+from app.cli.exits import ExitCode
+from app.cli.runtime import cli_runtime
 from app.config import Settings
-from app.core.db import create_engine
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateRefused, MobivateUnavailable
-from app.mobivate_clients import mobivate_client, mobivate_http_client
 from app.registration.attempt import register_now
 from app.registration.status import account_fingerprint, mask_webhook_url
-from app.webhooks.secret import resolve_webhook_secret, webhook_urls
-
-OK, REFUSED, MISSING_SETTING, UNREACHABLE = 0, 1, 2, 3
+from app.runtime import mobivate_client, mobivate_http_client
+from app.webhooks.secret import webhook_urls
 
 
 def _client(settings: Settings, http: httpx.AsyncClient) -> MobivateClient:
@@ -53,22 +52,14 @@ async def register_webhooks(
     missing = _missing(settings, need_public_url=True)
     if missing:
         print(f"cannot register webhooks: set {' and '.join(missing)}", file=err)
-        return MISSING_SETTING
+        return ExitCode.BAD_INPUT
     assert settings.public_base_url is not None
-    engine = create_engine(settings.database_url)
-    try:
-        configured = settings.webhook_secret
-        secret = await resolve_webhook_secret(
-            engine, configured.get_secret_value() if configured else None
-        )
-        targets = webhook_urls(settings.public_base_url, secret)
+    async with cli_runtime(settings, transport=transport) as runtime:
+        targets = webhook_urls(settings.public_base_url, runtime.webhook_secret)
         account = account_fingerprint(settings)
         assert account is not None
-        async with mobivate_http_client(settings, transport) as http:
-            client = _client(settings, http)
-            outcomes = await register_now(engine, client, targets, account)
-    finally:
-        await engine.dispose()
+        client = _client(settings, runtime.http)
+        outcomes = await register_now(runtime.engine, client, targets, account)
     for outcome in outcomes:
         code = f"HTTP {outcome.status_code}: " if outcome.status_code else ""
         print(
@@ -84,12 +75,12 @@ async def register_webhooks(
             f"{first.message}",
             file=err,
         )
-        return REFUSED
+        return ExitCode.FAILED
     unreachable = [o for o in outcomes if o.error is not None]
     if unreachable:
         print(f"Mobivate could not be reached: {unreachable[0].message}", file=err)
-        return UNREACHABLE
-    return OK
+        return ExitCode.UNREACHABLE
+    return ExitCode.OK
 
 
 async def check_mobivate(
@@ -101,18 +92,18 @@ async def check_mobivate(
 ) -> int:
     if _missing(settings, need_public_url=False):
         print("cannot check the API key: set MOBIVATE_API_KEY", file=err)
-        return MISSING_SETTING
+        return ExitCode.BAD_INPUT
     async with mobivate_http_client(settings, transport) as http:
         try:
             await _client(settings, http).test_api_key()
         except MobivateRefused as exc:
             print(f"Mobivate refused the API key: HTTP {exc.status_code}: {exc.message}", file=err)
-            return REFUSED
+            return ExitCode.FAILED
         except MobivateUnavailable as exc:
             print(f"Mobivate could not be reached: {exc}", file=err)
-            return UNREACHABLE
+            return ExitCode.UNREACHABLE
     print(f"Mobivate at {settings.mobivate_base_url} accepted the API key", file=out)
-    return OK
+    return ExitCode.OK
 
 
 def cmd_register_webhooks(args: argparse.Namespace, settings: Settings) -> int:
@@ -134,7 +125,7 @@ def cmd_fake_mobivate(args: argparse.Namespace, settings: Settings) -> int:
         file=sys.stderr,
     )
     run_fake_mobivate(args.host, args.port, api_key, args.auto_receipts)
-    return OK
+    return ExitCode.OK
 
 
 def add_mobivate_commands(commands: "argparse._SubParsersAction[Any]") -> None:

@@ -15,13 +15,11 @@ from typing import Any, TextIO
 import httpx
 
 from app.cli.arguments import day, whole_number
+from app.cli.exits import ExitCode
+from app.cli.runtime import cli_runtime
 from app.config import Settings
-from app.core.db import create_engine
 from app.mobivate.errors import MobivateRefused, MobivateUnavailable
-from app.mobivate_clients import mobivate_client, mobivate_http_client
 from app.optouts.sync import SyncReport, import_optouts
-
-OK, REFUSED, BAD_INPUT, UNREACHABLE = 0, 1, 2, 3
 
 
 async def sync_optouts(
@@ -38,12 +36,12 @@ async def sync_optouts(
     (UTC days; default: up to now)."""
     if settings.mobivate_api_key is None:
         print("cannot import opt-outs: set MOBIVATE_API_KEY", file=err)
-        return BAD_INPUT
+        return ExitCode.BAD_INPUT
     start = datetime.combine(since, time(), UTC)
     end = datetime.combine(until + timedelta(days=1), time(), UTC) if until else datetime.now(UTC)
     if start >= end:
         print(f"--since {since} is not before the end of the range ({end:%Y-%m-%d})", file=err)
-        return BAD_INPUT
+        return ExitCode.BAD_INPUT
     last = SyncReport()
 
     def progress(report: SyncReport) -> None:
@@ -54,14 +52,12 @@ async def sync_optouts(
             file=err,
         )
 
-    engine = create_engine(settings.database_url)
     try:
-        async with mobivate_http_client(settings, transport) as http:
-            client = mobivate_client(settings, http)
-            assert client is not None
+        async with cli_runtime(settings, transport=transport) as runtime:
+            assert runtime.mobivate is not None
             report = await import_optouts(
-                engine,
-                client,
+                runtime.engine,
+                runtime.mobivate,
                 since=start,
                 until=end,
                 page_size=page_size or settings.optout_sync_page_size,
@@ -70,15 +66,13 @@ async def sync_optouts(
     except MobivateRefused as exc:
         print(f"Mobivate refused: HTTP {exc.status_code}: {exc.message}", file=err)
         print(f"stopped after {last.pages} pages; {last.summary()}", file=err)
-        return REFUSED
+        return ExitCode.FAILED
     except MobivateUnavailable as exc:
         print(f"Mobivate could not be reached: {exc}", file=err)
         print(f"stopped after {last.pages} pages; run again to finish", file=err)
-        return UNREACHABLE
-    finally:
-        await engine.dispose()
+        return ExitCode.UNREACHABLE
     print(f"imported {report.summary()}", file=out)
-    return OK
+    return ExitCode.OK
 
 
 def cmd_sync_optouts(args: argparse.Namespace, settings: Settings) -> int:

@@ -30,16 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.core.db import utcnow
 from app.core.tables import Click, IncomingMessage, OutboundMessage, Receipt
 from app.delivery import linking_sql as delivery_sql
-from app.delivery.status_rules import (
-    DELIVERED,
-    STATUS_CODES,
-    Phase,
-    ReceiptFacts,
-    best_receipt,
-    status_name,
-)
+from app.delivery.status_rules import DELIVERED, Phase, ReceiptFacts, best_receipt, status_name
 from app.delivery.transitions import note_transitions
-from app.mobivate.payloads import WebhookKind
+from app.mobivate.vocabulary import STATUS_CODES, WebhookKind
 from app.webhooks.ingest import StoredEvent
 
 MESSAGES: Table = OutboundMessage.__table__  # type: ignore[assignment]
@@ -103,8 +96,18 @@ async def wait_for_receipt_writers(conn: AsyncConnection) -> bool:
     return await delivery_sql.lock_receipts(conn, RECEIPT_WRITERS_WAIT_SECONDS)
 
 
-async def after_store(conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
-    """Ingest hook: link newly stored receipts, replies and clicks, and apply the receipts."""
+class DeliveryLinking:
+    """The delivery ingest step: link newly stored receipts, replies and clicks to the messages
+    they report on, and apply the receipts to those messages' statuses."""
+
+    async def after_store(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+        await link_events(conn, events)
+
+    def after_commit(self, events: Sequence[StoredEvent]) -> None:
+        pass
+
+
+async def link_events(conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
     norms: set[str] = set()
     references: set[str] = set()
     for event in events:

@@ -32,10 +32,11 @@ from app.delivery.linking import (
     link_orphans,
     wait_for_receipt_writers,
 )
-from app.delivery.status_rules import STATUS_CODES, SUBMITTED, ReceiptFacts
+from app.delivery.status_rules import SUBMITTED, ReceiptFacts
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateAuthError, MobivateError, MobivateRefused
-from app.mobivate.models import MessageLog, normalise_id
+from app.mobivate.models import MessageLog
+from app.mobivate.vocabulary import STATUS_CODES, normalise_id
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ async def _record(conn: AsyncConnection, found: list[tuple[MessageRef, MessageLo
             continue
         status = log.status.strip().upper()
         event_at = log.modified or log.created or now
-        norm = normalise_id(log.id)
+        norm = normalise_id(log.id) or log.id
         rows.append(
             {
                 "request_id": None,

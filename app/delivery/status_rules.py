@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 
+from app.mobivate.vocabulary import STATUS_NAMES
+
 __all__ = [
     "DELIVERED",
     "LOCAL_STATUSES",
     "REFUSED",
-    "STATUS_CODES",
     "SUBMITTED",
     "SUBMITTING",
     "SUBMIT_FAILED",
@@ -49,32 +50,6 @@ LOCAL_STATUSES = frozenset({SUBMITTING, SUBMITTED, SUBMIT_FAILED, REFUSED})
 DELIVERED = "DELIVERED"
 _FAILURES = frozenset({"EXPIRED", "DELETED", "UNDELIVERABLE", "REJECTED"})
 
-# Mobivate's delivery status list (API reference §5.5.3).
-STATUS_CODES: dict[str, int] = {
-    "DELIVERED": 1,
-    "ACCEPTED": 2,
-    "EXPIRED": 3,
-    "DELETED": 4,
-    "UNDELIVERABLE": 5,
-    "UNKNOWN": 6,
-    "REJECTED": 7,
-    "INTERIM_QUEUED": 8,
-    "INTERIM_ACKNOWLEDGED": 9,
-    "RETRY": 10,
-    "FAILED_NACK": 11,
-    "FAILED_NOROUTE": 12,
-    "FAILED_INSUFFICIENT_CREDIT": 17,
-    "FAILED_ORIGINATOR_RECIPIENT_EQUAL": 18,
-    "FAILED_RECIPIENT_BLACKLISTED": 19,
-    "FAILED_ORIGINATOR_REJECTED": 20,
-    "FAILED_ROUTE_INVALID": 21,
-    "FAILED_LIMITS_EXCEEDED": 22,
-    "FAILED_EXHAUSTED": 24,
-    "FAILED_INTERNAL_ERROR": 28,
-    "FAILED_UNKNOWN": 29,
-}
-_NAMES_BY_CODE = {code: name for name, code in STATUS_CODES.items()}
-
 
 class Phase(IntEnum):
     LOCAL = 0
@@ -87,7 +62,7 @@ def status_name(status: str | None, status_code: int | None) -> str | None:
     if status is not None and status.strip():
         return status.strip().upper()
     if status_code is not None:
-        return _NAMES_BY_CODE.get(status_code, f"CODE_{status_code}")
+        return STATUS_NAMES.get(status_code, f"CODE_{status_code}")
     return None
 
 

@@ -1,61 +1,43 @@
-"""Delivery tracking inside the running service: the ingest hook that links receipts, replies and
-clicks to sent messages, and (with RECONCILE_INTERVAL_MINUTES > 0) periodic reconciliation."""
+"""Periodic reconciliation (RECONCILE_INTERVAL_MINUTES > 0): every interval, ask Mobivate about
+messages still not final after RECONCILE_OLDER_THAN_MINUTES."""
 
-import asyncio
 import logging
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.config import Settings
-from app.core.background import cancel_and_wait
-from app.delivery import linking as delivery
+from app.core.background import Worker
 from app.delivery.reconcile import reconcile
 from app.mobivate.client import MobivateClient
-from app.webhooks.ingest import IngestWriter
 
 logger = logging.getLogger(__name__)
 
 
-class DeliveryTasks:
-    def __init__(self, task: asyncio.Task[None] | None) -> None:
-        self._task = task
+class PeriodicReconcile:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        mobivate: MobivateClient,
+        *,
+        interval_seconds: float,
+        older_than: timedelta,
+    ) -> None:
+        self._engine = engine
+        self._mobivate = mobivate
+        self._interval = interval_seconds
+        self._older_than = older_than
+        self.worker = Worker(
+            "reconcile", self._step, on_error=self._on_error, first_run_after=interval_seconds
+        )
+
+    def start(self) -> None:
+        self.worker.start()
 
     async def stop(self) -> None:
-        if self._task is None:
-            return
-        await cancel_and_wait(self._task)
-        self._task = None
+        await self.worker.stop()
 
-
-def start_delivery(
-    settings: Settings, engine: AsyncEngine, writer: IngestWriter, mobivate: MobivateClient | None
-) -> DeliveryTasks:
-    writer.add_after_store_hook(delivery.after_store)
-    task = None
-    if settings.reconcile_interval_minutes > 0 and mobivate is not None:
-        task = asyncio.create_task(
-            _reconcile_periodically(
-                engine,
-                mobivate,
-                interval=settings.reconcile_interval_minutes * 60,
-                older_than=timedelta(minutes=settings.reconcile_older_than_minutes),
-            ),
-            name="reconcile",
-        )
-    return DeliveryTasks(task)
-
-
-async def _reconcile_periodically(
-    engine: AsyncEngine, mobivate: MobivateClient, *, interval: float, older_than: timedelta
-) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            report = await reconcile(engine, mobivate, older_than=older_than)
-        except Exception as exc:  # the loop must outlive any single failed run
-            logger.error("reconciliation failed: %s: %s", type(exc).__name__, exc)
-            continue
+    async def _step(self) -> float:
+        report = await reconcile(self._engine, self._mobivate, older_than=self._older_than)
         if report.examined:
             logger.info(
                 "reconciliation: %d examined, %d now final, %d still open, %d failed lookups",
@@ -64,3 +46,8 @@ async def _reconcile_periodically(
                 report.still_open,
                 report.failed,
             )
+        return self._interval
+
+    async def _on_error(self, exc: Exception, failures: int) -> float:
+        logger.error("reconciliation failed: %s: %s", type(exc).__name__, exc)
+        return self._interval

@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.metrics import STATUS_TRANSITIONS
-from app.delivery.status_rules import LOCAL_STATUSES, STATUS_CODES
+from app.delivery.status_rules import LOCAL_STATUSES
+from app.mobivate.vocabulary import STATUS_CODES
 
 # Keyed by the connection object itself: the listeners must not touch the DBAPI connection,
 # which may be closing or invalidated when a rollback is announced.

@@ -21,7 +21,6 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.delivery.status_rules import STATUS_CODES
 from app.fake_mobivate.api import MobivateApi
 from app.fake_mobivate.control import FakeControl
 from app.fake_mobivate.gate import Gate
@@ -41,7 +40,7 @@ from app.fake_mobivate.records import (
     utc_now,
 )
 from app.fake_mobivate.rules import Rejection, error_response
-from app.mobivate.models import normalise_id
+from app.mobivate.vocabulary import STATUS_CODES, normalise_id
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +118,7 @@ class FakeMobivate:
 
     def find_message(self, message_id: str) -> FakeMessage:
         """Either id form works: dashed lowercase UUID or 32 uppercase hex digits."""
-        return self._by_id[normalise_id(message_id)]
+        return self._by_id[normalise_id(message_id) or message_id]
 
     def messages(self) -> list[FakeMessage]:
         return [*self.sent, *self.received]
@@ -240,7 +239,7 @@ class FakeMobivate:
 
     def _maybe_resolve(self, message: FakeMessage | str | None) -> FakeMessage | None:
         if isinstance(message, str):
-            return self._by_id.get(normalise_id(message))
+            return self._by_id.get(normalise_id(message) or message)
         return message
 
     def _webhook(self, kind: str) -> str:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from app.core.sms_text import analyse
+from app.fake_mobivate.parts import sms_parts
 
 
 def utc_now() -> datetime:
@@ -62,7 +62,7 @@ class FakeMessage:
 
     @property
     def parts(self) -> int:
-        return analyse(self.body).parts
+        return sms_parts(self.body)
 
     def set_status(self, status: str) -> None:
         self.status = status

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.api.deps import EngineDep, SettingsDep
+from app.api.deps import EngineDep, SettingsDep, runtime_part
 from app.api.docs import ERRORS
 from app.api.filters import MAX_ID, FeedQuery
 from app.api.pagination import invalid
@@ -112,6 +112,7 @@ async def stream_events(
     request: Request,
     engine: EngineDep,
     settings: SettingsDep,
+    watcher: Annotated[FeedWatcher, runtime_part("feed", FeedWatcher)],
     query: Annotated[FeedQuery, Query()],
     last_event_id: Annotated[
         str | None,
@@ -124,7 +125,6 @@ async def stream_events(
         if not _EVENT_ID.fullmatch(header) or int(header) > MAX_ID:
             raise invalid("Last-Event-ID", "must be the id of an event this stream sent")
         resume_after = int(header)
-    watcher: FeedWatcher = request.app.state.feed
     events = _stream(
         engine, watcher, _filters(query), resume_after, settings.event_stream_keepalive_seconds
     )

@@ -13,7 +13,7 @@ and holds it until it commits; `app.feed.watch` takes it exclusively to know tha
 feed id below the greatest visible one can still commit.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.db import utcnow
 from app.core.tables import FeedEvent
-from app.mobivate.payloads import WebhookKind
+from app.mobivate.vocabulary import WebhookKind
 from app.webhooks.ingest import StoredEvent
 
 FEED: Table = FeedEvent.__table__  # type: ignore[assignment]
@@ -152,10 +152,19 @@ async def append(conn: AsyncConnection, entries: Sequence[Mapping[str, Any] | No
     await conn.execute(insert(FEED), rows)
 
 
-async def after_store(conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
-    """Ingest-writer hook: one feed entry per newly stored webhook event."""
-    now = utcnow()
-    await append(conn, [webhook_entry(stored, now) for stored in events])
+class FeedEntries:
+    """The live feed's ingest step: one entry per newly stored webhook event, in the same
+    transaction, then a wake-up for this process's readers once it has committed."""
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
+
+    async def after_store(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+        now = utcnow()
+        await append(conn, [webhook_entry(stored, now) for stored in events])
+
+    def after_commit(self, events: Sequence[StoredEvent]) -> None:
+        self._wake()
 
 
 async def read(

@@ -37,10 +37,9 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.core.background import cancel_and_wait
+from app.core.background import Worker
 from app.core.db import utcnow
-from app.feed.entries import CHANNEL, FEED, FEED_LOCK, after_store
-from app.webhooks.ingest import IngestWriter
+from app.feed.entries import CHANNEL, FEED, FEED_LOCK
 
 logger = logging.getLogger(__name__)
 
@@ -61,23 +60,21 @@ class FeedWatcher:
         self._settled = False
         # Since when writers have kept the lock held (None: the last check got it).
         self._busy_since: float | None = None
-        self._wake = asyncio.Event()
         self._advanced = asyncio.Event()
         self._lock = asyncio.Lock()
         self._subscribers = 0
         self._listener: AsyncConnection | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._next_prune = 0.0
+        self.worker = Worker("feed-watcher", self._step, on_error=self._on_error)
 
     def wake(self, *_: Any) -> None:
-        self._wake.set()
+        self.worker.wake()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="feed-watcher")
+        self.worker.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-            self._task = None
+        await self.worker.stop()
         await self._unlisten()
 
     @contextlib.asynccontextmanager
@@ -146,27 +143,25 @@ class FeedWatcher:
             self._busy_since = None
             return await self._top(conn)
 
-    async def _run(self) -> None:
-        next_prune = 0.0
-        while True:
-            self._wake.clear()
-            try:
-                if self._subscribers:
-                    await self._listen()
-                    await self.refresh()
-                if time.monotonic() >= next_prune:
-                    next_prune = time.monotonic() + _PRUNE_EVERY
-                    await self._prune()
-            except Exception as exc:  # keep following the feed through database outages
-                logger.warning("live feed check failed: %s", type(exc).__name__)
-                await self._unlisten()
-            if not self._subscribers:
-                delay = max(0.0, next_prune - time.monotonic())
-            else:
-                delay = min(self._poll, 0.02) if self._busy_since else self._poll
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
+    async def _step(self) -> float:
+        if self._subscribers:
+            await self._listen()
+            await self.refresh()
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + _PRUNE_EVERY
+            await self._prune()
+        return self._wait()
+
+    async def _on_error(self, exc: Exception, failures: int) -> float:
+        """Keep following the feed through database outages."""
+        logger.warning("live feed check failed: %s", type(exc).__name__)
+        await self._unlisten()
+        return self._wait()
+
+    def _wait(self) -> float:
+        if not self._subscribers:
+            return max(0.0, self._next_prune - time.monotonic())
+        return min(self._poll, 0.02) if self._busy_since else self._poll
 
     async def _listen(self) -> None:
         if not self._postgres or self._listener is not None:
@@ -202,14 +197,3 @@ class FeedWatcher:
                     await conn.execute(delete(FEED).where(FEED.c.id.in_(expired)))
             if len(expired) < _PRUNE_CHUNK:
                 return
-
-
-async def start_feed(
-    engine: AsyncEngine, writer: IngestWriter, *, poll_seconds: float, retention_hours: float
-) -> FeedWatcher:
-    """Write feed entries for stored webhooks and follow the feed; stop with `.stop()`."""
-    watcher = FeedWatcher(engine, poll_seconds=poll_seconds, retention_hours=retention_hours)
-    writer.add_after_store_hook(after_store)
-    writer.add_after_commit_hook(watcher.wake)
-    await watcher.start()
-    return watcher

@@ -34,13 +34,12 @@ from app.mobivate.models import (
     SentBatch,
     SentMessage,
     SingleMessage,
-    WebhookKind,
     format_mobivate_datetime,
 )
+from app.mobivate.vocabulary import WebhookKind
 
 logger = logging.getLogger(__name__)
 
-_WEBHOOK_KINDS = frozenset({"receipt", "incoming", "click"})
 _MAX_PAGE_SIZE = 1000
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -91,12 +90,9 @@ class MobivateClient:
 
     async def register_webhook(self, kind: WebhookKind, url: str) -> str:
         """Point one notification type at `url`, replacing any URL registered before."""
-        if kind not in _WEBHOOK_KINDS:
-            raise ValueError(f"unknown webhook kind {kind!r}")
-        data = await self._call(
-            "register_webhook", "POST", f"/webhooks/{kind}", json={"url": url}, retry=True
-        )
-        return _parse(_Acknowledgement, data, f"/webhooks/{kind}").message
+        path = f"/webhooks/{WebhookKind(kind).value}"
+        data = await self._call("register_webhook", "POST", path, json={"url": url}, retry=True)
+        return _parse(_Acknowledgement, data, path).message
 
     async def send_single(self, msg: SingleMessage) -> SentMessage:
         data = await self._call(

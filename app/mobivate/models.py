@@ -12,16 +12,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, field_serializer, fie
 from pydantic.alias_generators import to_camel
 
 Direction = Literal["MO", "MT"]
-WebhookKind = Literal["receipt", "incoming", "click"]
 
 DEFAULT_ROUTE_ID = "mglobal"
 MAX_BATCH_SIZE = 1000
-
-
-def normalise_id(value: str) -> str:
-    """Mobivate renders one id as a dashed lowercase UUID in send responses and as 32 uppercase
-    hex digits in receipts and logs; this is the form to compare on."""
-    return value.replace("-", "").upper()
 
 
 def format_mobivate_datetime(value: datetime) -> str:

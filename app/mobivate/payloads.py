@@ -28,7 +28,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 from xml.etree.ElementTree import Element, ParseError
@@ -38,6 +37,7 @@ import orjson
 from defusedxml import DefusedXmlException
 
 from app.mobivate.timestamps import parse_timestamp
+from app.mobivate.vocabulary import WebhookKind, normalise_id
 
 __all__ = [
     "ParsedClick",
@@ -46,17 +46,9 @@ __all__ = [
     "ParsedReceipt",
     "PayloadError",
     "UnsupportedContentType",
-    "WebhookKind",
-    "normalise_mobivate_id",
     "parse_timestamp",
     "parse_webhook",
 ]
-
-
-class WebhookKind(StrEnum):
-    RECEIPT = "receipt"
-    INCOMING = "incoming"
-    CLICK = "click"
 
 
 class PayloadError(ValueError):
@@ -164,13 +156,6 @@ _XML_FIELDS = {
 _INT_TEXT = re.compile(r"[+-]?[0-9]{1,64}")
 
 
-def normalise_mobivate_id(raw: str | None) -> str | None:
-    """Mobivate renders one id as ``ef5796ce-e326-...`` or ``EF5796CEE326...``; unify them."""
-    if raw is None:
-        return None
-    return raw.replace("-", "").upper().strip() or None
-
-
 def parse_webhook(kind: WebhookKind, body: bytes, content_type: str | None) -> list[ParsedEvent]:
     if _body_format(kind, content_type) == "form":
         fields = _xml_fields(kind, _form_xml(body))
@@ -268,9 +253,9 @@ def _receipt(fields: _Fields, *, with_part: bool = False) -> ParsedReceipt:
     event_at, event_at_raw = _created(fields)
     return ParsedReceipt(
         delivery_message_id=message_id,
-        message_id_norm=normalise_mobivate_id(message_id),
+        message_id_norm=normalise_id(message_id),
         batch_id=batch_id,
-        batch_id_norm=normalise_mobivate_id(batch_id),
+        batch_id_norm=normalise_id(batch_id),
         client_reference=_text(fields, "clientReference", limit=_REF, blank_is_none=True),
         status=_text(fields, "status", limit=_STATUS, strip=True, upper=True),
         status_code=_int32(fields, "statusCode"),
@@ -289,16 +274,16 @@ def _incoming(fields: _Fields) -> ParsedIncoming:
     event_at, event_at_raw = _created(fields)
     return ParsedIncoming(
         mobivate_id=mobivate_id,
-        mobivate_id_norm=normalise_mobivate_id(mobivate_id),
+        mobivate_id_norm=normalise_id(mobivate_id),
         originator=_text(fields, "originator", limit=_PHONE, strip=True),
         recipient=_text(fields, "recipient", limit=_PHONE, strip=True),
         body=_text(fields, "body"),
         event_at=event_at,
         event_at_raw=event_at_raw,
         in_reply_to=in_reply_to,
-        in_reply_to_norm=normalise_mobivate_id(in_reply_to),
+        in_reply_to_norm=normalise_id(in_reply_to),
         logical_message_id=logical_id,
-        logical_message_id_norm=normalise_mobivate_id(logical_id),
+        logical_message_id_norm=normalise_id(logical_id),
         owner_user_id=_text(fields, "ownerUserId", limit=_ID, strip=True),
     )
 
@@ -308,10 +293,10 @@ def _click(fields: _Fields) -> ParsedClick:
     batch_id = _text(fields, "batchId", limit=_ID, strip=True)
     return ParsedClick(
         message_id=message_id,
-        message_id_norm=normalise_mobivate_id(message_id),
+        message_id_norm=normalise_id(message_id),
         mobile=_text(fields, "mobile", limit=_PHONE, strip=True),
         batch_id=batch_id,
-        batch_id_norm=normalise_mobivate_id(batch_id),
+        batch_id_norm=normalise_id(batch_id),
         client_ref=_text(fields, "clientRef", limit=_REF, blank_is_none=True),
         browser=_text(fields, "browser", limit=_LABEL),
         country=_text(fields, "country", limit=_LABEL),

@@ -1,14 +1,15 @@
 """Liveness and readiness probes."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.api.deps import EngineDep, SettingsDep, WebhookSecretDep, runtime_part
 from app.core.migrate import current_revisions, head_revisions
 from app.registration.status import readiness_detail
+from app.webhooks.receive import WebhookReceiver
 
 router = APIRouter(tags=["probes"])
 
@@ -25,8 +26,12 @@ async def healthz() -> dict[str, str]:
     "answer is 200 with a `degraded` status, so the instance stays in rotation for Mobivate.",
     responses={503: {"description": "Not ready; `checks` says why"}},
 )
-async def readyz(request: Request) -> JSONResponse:
-    engine: AsyncEngine = request.app.state.engine
+async def readyz(
+    engine: EngineDep,
+    settings: SettingsDep,
+    secret: WebhookSecretDep,
+    webhooks: Annotated[WebhookReceiver, runtime_part("webhooks", WebhookReceiver)],
+) -> JSONResponse:
     checks: dict[str, Any] = {}
     try:
         async with engine.connect() as conn:
@@ -41,7 +46,7 @@ async def readyz(request: Request) -> JSONResponse:
         checks["database"] = f"unreachable: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
     body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
-    spool = request.app.state.spool.status()
+    spool = webhooks.spool.status()
     body["spool"] = spool
     if checks["database"] != "ok" and not spool["full"]:
         # Webhooks are still acknowledged (kept in the outage spool): stay in rotation.
@@ -50,9 +55,7 @@ async def readyz(request: Request) -> JSONResponse:
     if checks["database"] == "ok":
         # Informational only: Mobivate being down or refusing the key must not stop traffic.
         try:
-            body["registrations"] = await readiness_detail(
-                engine, request.app.state.settings, request.app.state.webhook_secret
-            )
+            body["registrations"] = await readiness_detail(engine, settings, secret)
         except Exception as exc:
             body["registrations"] = {"error": f"unavailable: {type(exc).__name__}"}
     return JSONResponse(body, status_code=200 if ready else 503)

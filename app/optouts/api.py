@@ -13,10 +13,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.csv import csv_response
-from app.api.deps import EngineDep
+from app.api.deps import EngineDep, runtime_part
 from app.api.docs import with_csv
 from app.api.filters import wants_csv
 from app.core.phone import InvalidPhoneNumber
+from app.optouts.outbox import OutboxWorker
 from app.optouts.registry import OptoutNotFound, change_number
 from app.optouts.views import (
     OptoutDetail,
@@ -27,6 +28,8 @@ from app.optouts.views import (
 )
 
 router = APIRouter(tags=["opt-outs"])
+
+OutboxDep = Annotated[OutboxWorker, runtime_part("outbox", OutboxWorker)]
 
 
 class _Out(BaseModel):
@@ -217,7 +220,11 @@ async def list_numbers(
 
 @router.post("/optouts", response_model=OptoutDetailOut, status_code=status.HTTP_201_CREATED)
 async def opt_out(
-    engine: EngineDep, request: Request, response: Response, body: OptoutRequest
+    engine: EngineDep,
+    outbox: OutboxDep,
+    request: Request,
+    response: Response,
+    body: OptoutRequest,
 ) -> OptoutDetailOut:
     """Opt a number out now and push the opt-out to Mobivate."""
     try:
@@ -227,7 +234,7 @@ async def opt_out(
             "opt_out",
             source=body.source,
             reason=body.reason,
-            on_commit=request.app.state.optouts.wake,
+            on_commit=outbox.wake,
         )
     except InvalidPhoneNumber as exc:
         raise _invalid_msisdn(exc) from None
@@ -238,7 +245,7 @@ async def opt_out(
 @router.delete("/optouts/{msisdn}", response_model=OptoutDetailOut)
 async def opt_in(
     engine: EngineDep,
-    request: Request,
+    outbox: OutboxDep,
     msisdn: Msisdn,
     reason: Annotated[str | None, Query(max_length=1000)] = None,
     source: Annotated[Literal["api", "operator"], Query()] = "api",
@@ -252,7 +259,7 @@ async def opt_in(
             source=source,
             reason=reason,
             require_known=True,
-            on_commit=request.app.state.optouts.wake,
+            on_commit=outbox.wake,
         )
     except InvalidPhoneNumber as exc:
         raise _invalid_msisdn(exc) from None

@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.mobivate.payloads import WebhookKind
+from app.config import Settings
+from app.mobivate.vocabulary import WebhookKind
 from app.optouts.keywords import KeywordIntent, KeywordRules
 from app.optouts.registry import Action, OptoutChange, record_changes
 from app.webhooks.ingest import StoredEvent
@@ -24,12 +25,19 @@ _ACTIONS: dict[KeywordIntent, Action] = {
 
 
 class IncomingKeywords:
-    """An after-store hook for the ingest writer, and the after-commit hook that wakes the
-    outbox worker once the pushes it wrote are visible."""
+    """The opt-out ingest step: keywords recorded in the transaction that stores the messages,
+    then a wake-up for the outbox worker once the pushes it wrote are committed."""
 
     def __init__(self, rules: KeywordRules, wake: Callable[[], None]) -> None:
         self._rules = rules
         self._wake = wake
+
+    @classmethod
+    def from_settings(cls, settings: Settings, wake: Callable[[], None]) -> "IncomingKeywords":
+        rules = KeywordRules.from_csv(
+            settings.optout_keywords, settings.optin_keywords, settings.help_keywords
+        )
+        return cls(rules, wake)
 
     async def after_store(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
         changes = []

@@ -16,7 +16,6 @@ Rules:
 """
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.core.background import cancel_and_wait
+from app.core.background import Worker
 from app.core.db import DATABASE_ERRORS, utcnow
 from app.core.phone import mask_msisdn
 from app.mobivate.client import MobivateClient
@@ -70,14 +69,13 @@ class OutboxWorker:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._lease = timedelta(seconds=lease_seconds)
-        self._stop_grace = stop_grace_seconds
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
+        self.worker = Worker(
+            "outbox", self._step, on_error=self._on_error, stop_grace=stop_grace_seconds
+        )
 
     def wake(self) -> None:
         """Look for work now rather than at the next poll (call after a commit that enqueued)."""
-        self._wake.set()
+        self.worker.wake()
 
     async def start(self) -> None:
         if self._mobivate is None:
@@ -85,36 +83,32 @@ class OutboxWorker:
                 "MOBIVATE_API_KEY is not set: opt-out changes wait in the outbox until it is"
             )
             return
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="outbox-worker")
+        self.worker.start()
 
     async def stop(self) -> None:
         """Let the delivery in progress finish (for a few seconds at most), then stop."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        self._stopping = True
-        self._wake.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), self._stop_grace)
-        except TimeoutError:
-            await cancel_and_wait(task)
+        await self.worker.stop()
 
-    async def _run(self) -> None:
-        while not self._stopping:
-            try:
-                claimed = await self.run_once()
-            except DATABASE_ERRORS as exc:
-                logger.warning("outbox: database unavailable: %s", type(exc).__name__)
-                claimed = 0
-            except Exception:  # the worker must outlive any single failure
-                logger.exception("outbox: unexpected failure")
-                claimed = 0
-            if claimed or self._stopping:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
-            self._wake.clear()
+    async def deliver_due(self) -> int:
+        """Deliver every push that is due now, batch after batch, and return how many were
+        attempted: for a command that records opt-out changes and exits (no worker runs there).
+        A push that fails waits for its backoff, so this ends even while Mobivate is down."""
+        if self._mobivate is None:
+            return 0
+        attempted = 0
+        while claimed := await self.run_once():
+            attempted += claimed
+        return attempted
+
+    async def _step(self) -> float:
+        return 0.0 if await self.run_once() else self._poll_interval
+
+    async def _on_error(self, exc: Exception, failures: int) -> float:
+        if isinstance(exc, DATABASE_ERRORS):
+            logger.warning("outbox: database unavailable: %s", type(exc).__name__)
+        else:
+            logger.exception("outbox: unexpected failure", exc_info=exc)
+        return self._poll_interval
 
     async def run_once(self) -> int:
         """Claim and deliver one batch; the number of pushes claimed."""

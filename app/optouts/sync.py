@@ -12,7 +12,6 @@ Each record is recorded once however often the import runs (keyed by number and 
 A record without a `created` time counts as opted out now.
 """
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.core.background import cancel_and_wait
+from app.core.background import Worker
 from app.core.db import utcnow
 from app.core.phone import InvalidPhoneNumber, normalise_msisdn
 from app.core.tables import ServiceSetting
@@ -170,24 +169,24 @@ class PeriodicOptoutSync:
         self._mobivate = mobivate
         self._interval = interval_minutes * 60
         self._page_size = page_size
-        self._task: asyncio.Task[None] | None = None
+        self.worker = Worker("optout-sync", self._step, on_error=self._on_error)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="optout-sync")
+        self.worker.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
+        await self.worker.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except MobivateError as exc:
-                logger.warning("opt-out sync: Mobivate: %s", exc)
-            except Exception:  # keep syncing after any single failure
-                logger.exception("opt-out sync failed")
-            await asyncio.sleep(self._interval)
+    async def _step(self) -> float:
+        await self.run_once()
+        return self._interval
+
+    async def _on_error(self, exc: Exception, failures: int) -> float:
+        if isinstance(exc, MobivateError):
+            logger.warning("opt-out sync: Mobivate: %s", exc)
+        else:
+            logger.exception("opt-out sync failed", exc_info=exc)
+        return self._interval
 
     async def run_once(self) -> SyncReport:
         started = utcnow()

@@ -1,8 +1,8 @@
 """`GET /api/v1/registrations`: how the webhook registrations with Mobivate stand."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from app.api.deps import EngineDep, SettingsDep
+from app.api.deps import EngineDep, SettingsDep, WebhookSecretDep
 from app.registration.status import RegistrationStatus, registration_status
 
 router = APIRouter(tags=["registrations"])
@@ -15,6 +15,6 @@ router = APIRouter(tags=["registrations"])
     "being registered (secret masked), the outcome of the latest attempt and Mobivate's message.",
 )
 async def get_registrations(
-    request: Request, engine: EngineDep, settings: SettingsDep
+    engine: EngineDep, settings: SettingsDep, secret: WebhookSecretDep
 ) -> RegistrationStatus:
-    return await registration_status(engine, settings, request.app.state.webhook_secret)
+    return await registration_status(engine, settings, secret)

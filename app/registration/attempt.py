@@ -8,15 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.core.db import utcnow
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateAuthError, MobivateError, MobivateRefused
-from app.mobivate.models import WebhookKind as ClientKind
-from app.mobivate.payloads import WebhookKind
+from app.mobivate.vocabulary import WebhookKind
 from app.registration import store
-
-_CLIENT_KIND: dict[WebhookKind, ClientKind] = {
-    WebhookKind.RECEIPT: "receipt",
-    WebhookKind.INCOMING: "incoming",
-    WebhookKind.CLICK: "click",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +25,7 @@ class Outcome:
 async def attempt(client: MobivateClient, kind: WebhookKind, url: str) -> Outcome:
     """One registration call, never raising for what Mobivate answered or failed to answer."""
     try:
-        message = await client.register_webhook(_CLIENT_KIND[kind], url)
+        message = await client.register_webhook(kind, url)
     except MobivateAuthError as exc:
         return Outcome(kind, url, "unauthorized", exc.status_code, exc.message, exc)
     except MobivateRefused as exc:

@@ -28,22 +28,19 @@ per process; every kind not yet registered is then marked `unauthorized` (the ot
 call, since the same key would be refused) and retried only after REGISTRATION_BACKOFF_MAX_SECONDS.
 """
 
-import asyncio
 import logging
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.core.background import cancel_and_wait
+from app.core.background import Worker
 from app.core.db import utcnow
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateRefused
-from app.mobivate.payloads import WebhookKind
-from app.mobivate_clients import mobivate_client
+from app.mobivate.vocabulary import WebhookKind
 from app.registration import store
 from app.registration.attempt import Outcome, attempt, record
 from app.registration.status import (
@@ -103,19 +100,15 @@ class WebhookRegistrar:
             lease_seconds=settings.mobivate_timeout_seconds + _LEASE_MARGIN_SECONDS,
         )
 
-    async def run(self) -> None:
-        errors = 0
-        while True:
-            try:
-                wait = await self.run_round()
-                errors = 0
-            except Exception:  # the database may be down: keep trying, never crash the app
-                errors += 1
-                wait = self.backoff(errors)
-                logger.exception("webhook registration round failed; retrying in %.1f s", wait)
-            if wait is None:
-                return
-            await asyncio.sleep(wait)
+    def worker(self) -> Worker:
+        """The background loop: a round every time one is due, until every kind is done."""
+        return Worker("register-webhooks", self.run_round, on_error=self._on_error)
+
+    async def _on_error(self, exc: Exception, failures: int) -> float:
+        """The database may be down: keep trying, never crash the app."""
+        wait = self.backoff(failures)
+        logger.error("webhook registration round failed; retrying in %.1f s", wait, exc_info=exc)
+        return wait
 
     async def run_round(self) -> float | None:
         """Attempt every kind that is due; seconds until the next round, None when all are done."""
@@ -230,24 +223,12 @@ class WebhookRegistrar:
         return capped * random.uniform(0.5, 1.0)
 
 
-class BackgroundRegistration:
-    """The registration task of one running app (none when registration is off)."""
-
-    def __init__(self, task: "asyncio.Task[None] | None") -> None:
-        self.task = task
-
-    async def stop(self) -> None:
-        if self.task is None:
-            return
-        await cancel_and_wait(self.task)
-
-
 def start_registration(
-    settings: Settings, engine: AsyncEngine, http: httpx.AsyncClient, secret: str
-) -> BackgroundRegistration:
-    """Start registering in the background, or log plainly why not."""
+    settings: Settings, engine: AsyncEngine, client: MobivateClient | None, secret: str
+) -> Worker | None:
+    """Start registering in the background, or log plainly why not (None)."""
     plan = plan_registration(settings, secret)
-    if not plan.enabled:
+    if not plan.enabled or client is None:
         level = logging.INFO if not settings.register_webhooks else logging.WARNING
         logger.log(
             level,
@@ -255,13 +236,12 @@ def start_registration(
             "the URLs are registered (`mobivate-hooks register-webhooks`, or by hand)",
             plan.reason,
         )
-        return BackgroundRegistration(None)
-    client = mobivate_client(settings, http, retry_attempts=1)
-    assert client is not None
+        return None
     if settings.public_base_url and settings.public_base_url.startswith("http://"):
         logger.warning(
             "PUBLIC_BASE_URL is plain http: the webhook secret will cross the network unencrypted"
         )
-    registrar = WebhookRegistrar.from_settings(settings, engine, client, plan)
+    worker = WebhookRegistrar.from_settings(settings, engine, client, plan).worker()
     logger.info("registering webhooks with Mobivate in the background")
-    return BackgroundRegistration(asyncio.create_task(registrar.run(), name="register-webhooks"))
+    worker.start()
+    return worker

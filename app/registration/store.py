@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.tables import WebhookRegistration as R
-from app.mobivate.payloads import WebhookKind
+from app.mobivate.vocabulary import WebhookKind
 
 State = Literal["pending", "registered", "failed", "unauthorized"]
 

@@ -1,16 +1,40 @@
-"""`POST /api/v1/messages` (send one SMS), `GET /api/v1/messages/{id}` (it, with its timeline)."""
+"""The sending routes: `POST /api/v1/messages` (one SMS) and `POST /api/v1/batches` (a campaign)
+share one path (`app.sending.submission.submit`); `GET` of either shows it with its progress, and
+`GET /api/v1/messages` and `/batches` list them."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Path, Request
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.api.deps import EngineDep, SettingsDep
-from app.sending.idempotency import Reply, check_key
-from app.sending.replies import idempotency_for, refusals_as_http_errors, reply_response
-from app.sending.schemas import MessageOut, MessageWithTimelineOut, SendMessageRequest
-from app.sending.single import prepare_single, send_single
-from app.sending.views import message_with_timeline
+from app.api.deps import EngineDep, MobivateDep, SettingsDep
+from app.api.docs import with_csv
+from app.api.filters import BatchQuery, MessageQuery
+from app.api.listing import answer_list
+from app.api.pagination import Page
+from app.sending.batch import BATCH_ENDPOINT, send_batch
+from app.sending.batch_checks import prepare_batch
+from app.sending.idempotency import Reply
+from app.sending.lists import (
+    BATCH_SPEC,
+    MESSAGE_SPEC,
+    batch_filters,
+    batch_item,
+    message_filters,
+    message_item,
+)
+from app.sending.schemas import (
+    BatchCreatedOut,
+    BatchDetailOut,
+    BatchItem,
+    MessageOut,
+    MessageWithTimelineOut,
+    SendBatchRequest,
+    SendMessageRequest,
+)
+from app.sending.single import SINGLE_ENDPOINT, prepare_single, send_single
+from app.sending.submission import submit
+from app.sending.views import get_batch, message_with_timeline
 
 router = APIRouter(tags=["sending"])
 
@@ -22,44 +46,121 @@ IdempotencyKeyHeader = Annotated[
         "the first response and sends nothing",
     ),
 ]
+Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
-_SEND_RESPONSES: dict[int | str, dict[str, Any]] = {
-    201: {"model": MessageOut, "description": "Accepted by Mobivate"},
+_COMMON_REFUSALS: dict[int | str, dict[str, Any]] = {
     402: {"description": "Mobivate refused: not enough credit"},
+    503: {"description": "Mobivate unreachable or sending not configured"},
+}
+_MESSAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {"model": MessageOut, "description": "Accepted by Mobivate"},
     409: {"description": "The recipient opted out (nothing sent), or the key is in use"},
     422: {"description": "The request is invalid, or Mobivate refused the message"},
     502: {"description": "Mobivate failed or refused our API key; the message is stored"},
-    503: {"description": "Mobivate unreachable or sending not configured"},
+    **_COMMON_REFUSALS,
+}
+_BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {"model": BatchCreatedOut, "description": "Accepted by Mobivate, in whole or in part"},
+    409: {"description": "The Idempotency-Key is still in use by another request"},
+    422: {"description": "The request is invalid, no message can be sent, or Mobivate refused"},
+    502: {"description": "Mobivate failed or refused our API key; the batch is stored"},
+    **_COMMON_REFUSALS,
 }
 
 
-@router.post("/messages", status_code=201, responses=_SEND_RESPONSES, response_model=None)
+def _response(reply: Reply) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if reply.replayed else None
+    return JSONResponse(reply.body, status_code=reply.status, headers=headers)
+
+
+@router.post("/messages", status_code=201, responses=_MESSAGE_RESPONSES, response_model=None)
 async def post_message(
     payload: SendMessageRequest,
-    request: Request,
     engine: EngineDep,
+    mobivate: MobivateDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
-    with refusals_as_http_errors():
-        prepared = prepare_single(payload, settings)
-        key = None if idempotency_key is None else check_key(idempotency_key)
-        reply: Reply = await send_single(
-            engine,
-            request.app.state.mobivate,
-            idempotency_for(engine, settings),
-            prepared,
-            key,
-            payload.model_dump(mode="json"),
-        )
-    return reply_response(reply)
+    prepared = prepare_single(payload, settings)
+    reply = await submit(
+        engine,
+        settings,
+        mobivate,
+        endpoint=SINGLE_ENDPOINT,
+        idempotency_key=idempotency_key,
+        body=payload.model_dump(mode="json"),
+        work=lambda client, attempt: send_single(engine, client, prepared, attempt),
+    )
+    return _response(reply)
+
+
+@router.post("/batches", status_code=201, responses=_BATCH_RESPONSES, response_model=None)
+async def post_batch(
+    payload: SendBatchRequest,
+    engine: EngineDep,
+    mobivate: MobivateDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    prepared = prepare_batch(payload, settings)
+    reply = await submit(
+        engine,
+        settings,
+        mobivate,
+        endpoint=BATCH_ENDPOINT,
+        idempotency_key=idempotency_key,
+        body=payload.model_dump(mode="json"),
+        work=lambda client, attempt: send_batch(engine, client, prepared, attempt),
+    )
+    return _response(reply)
 
 
 @router.get("/messages/{message_id}", response_model=MessageWithTimelineOut)
-async def get_message(
-    message_id: Annotated[int, Path(ge=1, le=2**63 - 1)], engine: EngineDep
-) -> JSONResponse:
+async def get_message(message_id: Id, engine: EngineDep) -> JSONResponse:
     body = await message_with_timeline(engine, message_id)
     if body is None:
         raise HTTPException(404, f"no message with id {message_id}")
     return JSONResponse(body)
+
+
+@router.get("/batches/{batch_id}", response_model=BatchDetailOut)
+async def get_batch_route(batch_id: Id, engine: EngineDep) -> JSONResponse:
+    body = await get_batch(engine, batch_id)
+    if body is None:
+        raise HTTPException(404, f"no batch with id {batch_id}")
+    return JSONResponse(body)
+
+
+@router.get(
+    "/messages",
+    response_model=Page[MessageOut],
+    responses=with_csv("A page of sent messages, or all of them as CSV"),
+    summary="Sent messages",
+    description="Every message sent (or refused), with its current status, newest first by "
+    "creation time; `since`/`until` apply to the same time. `GET /api/v1/messages/{id}` adds "
+    "the timeline.",
+)
+async def list_messages(
+    request: Request, engine: EngineDep, query: Annotated[MessageQuery, Query()]
+) -> Response:
+    where = message_filters(query)
+    return await answer_list(
+        request, engine, MESSAGE_SPEC, query, where, MessageOut, "messages", message_item
+    )
+
+
+@router.get(
+    "/batches",
+    response_model=Page[BatchItem],
+    responses=with_csv("A page of batches, or all of them as CSV"),
+    summary="Batches (campaigns)",
+    description="Every batch, newest first by creation time. `GET /api/v1/batches/{id}` adds "
+    "the messages per status and the batch's statistics.",
+)
+async def list_batches(
+    request: Request, engine: EngineDep, query: Annotated[BatchQuery, Query()]
+) -> Response:
+    where = batch_filters(query)
+    return await answer_list(
+        request, engine, BATCH_SPEC, query, where, BatchItem, "batches", batch_item
+    )

@@ -22,12 +22,12 @@ from app.delivery.linking import MESSAGES
 from app.delivery.status_rules import SUBMIT_FAILED, SUBMITTED
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateError, MobivateRefused, MobivateUnavailable
-from app.mobivate.models import MAX_BATCH_SIZE, BatchItem, BatchRequest, normalise_id
+from app.mobivate.models import MAX_BATCH_SIZE, BatchItem, BatchRequest
+from app.mobivate.vocabulary import normalise_id
 from app.optouts.registry import is_opted_out
 from app.sending.batch_checks import PreparedBatch, skip
-from app.sending.idempotency import Attempt, Idempotency, Reply
-from app.sending.single import (
-    SendingDisabled,
+from app.sending.idempotency import Attempt, Reply
+from app.sending.submission import (
     failure_detail,
     message_row,
     mobivate_failure,
@@ -43,20 +43,9 @@ BATCH_ENDPOINT = "POST /api/v1/batches"
 
 
 async def send_batch(
-    engine: AsyncEngine,
-    mobivate: MobivateClient | None,
-    idempotency: Idempotency,
-    prepared: PreparedBatch,
-    key: str | None,
-    body: dict[str, Any],
+    engine: AsyncEngine, mobivate: MobivateClient, prepared: PreparedBatch, attempt: Attempt
 ) -> Reply:
-    if mobivate is None:
-        raise SendingDisabled()
-
-    async def work(attempt: Attempt) -> Reply:
-        return await _BatchSender(engine, mobivate, prepared, attempt).run()
-
-    return await idempotency.run_once(key, BATCH_ENDPOINT, body, work)
+    return await _BatchSender(engine, mobivate, prepared, attempt).run()
 
 
 class _BatchSender:

@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.db import utcnow
+from app.core.errors import ServiceError
 from app.core.tables import IdempotencyKey
 
 logger = logging.getLogger(__name__)
@@ -69,11 +70,9 @@ _OUTCOME_UNKNOWN = Reply(
 )
 
 
-class IdempotencyError(Exception):
+class IdempotencyError(ServiceError):
     def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
+        super().__init__(detail, status=status)
 
 
 def request_hash(body: Any) -> str:

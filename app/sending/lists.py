@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_
 
 from app.api.filters import BatchQuery, MessageQuery
-from app.api.list_queries import ListSpec
+from app.api.list_queries import Item, ListSpec
 from app.core.tables import Batch, OutboundMessage
 from app.delivery.status_rules import DELIVERED
+from app.sending.views import message_json
 
 MESSAGES: Table = OutboundMessage.__table__  # type: ignore[assignment]
 BATCHES: Table = Batch.__table__  # type: ignore[assignment]
@@ -61,3 +62,24 @@ def message_filters(query: MessageQuery) -> list[ColumnElement[bool]]:
 
 def batch_filters(query: BatchQuery) -> list[ColumnElement[bool]]:
     return [] if query.state is None else [BATCHES.c.state == query.state]
+
+
+def message_item(row: Item) -> dict[str, Any]:
+    return message_json(row)  # type: ignore[arg-type]  # a dict has every key of the row
+
+
+def batch_item(row: Item) -> dict[str, Any]:
+    error = None
+    if row["error_message"] is not None:
+        error = {"mobivate_status": row["error_status"], "message": row["error_message"]}
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "state": row["state"],
+        "route_id": row["route_id"],
+        "schedule_at": row["schedule_at"],
+        "requested": row["requested"],
+        "mobivate_batch_ids": list(row["mobivate_batch_ids"]),
+        "error": error,
+        "created_at": row["created_at"],
+    }

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.core.errors import ServiceError
 from app.core.phone import InvalidPhoneNumber, validate_international
 from app.core.sms_text import analyse
 
@@ -19,12 +20,13 @@ MAX_REFERENCE = 255
 MAX_ROUTE_ID = 64
 
 
-class InvalidSend(ValueError):
+class InvalidSend(ServiceError):
+    status = 422
+
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
-        self.detail = f"{field}: {problem}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,6 @@ hours and fills hours never kept, every STATS_ROLLUP_INTERVAL_SECONDS, deleting 
 it saw in the same snapshot. SQLite computes every hour from the messages.
 """
 
-import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from sqlalchemy import Table, Text, and_, case, cast, delete, func, or_, select,
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.core.background import cancel_and_wait
+from app.core.background import Worker, log_and_retry_after
 from app.core.db import utcnow
 from app.core.sql_time import bucket_key, bucket_start, seconds_between
 from app.core.tables import OutboundMessage, StatsDirtyHour, StatsHour
@@ -235,30 +234,25 @@ async def _keep(
 
 
 class RollupTask:
+    """Keeps hours current on PostgreSQL; on SQLite there is nothing to keep."""
+
     def __init__(self, engine: AsyncEngine, interval: float) -> None:
         self._engine = engine
         self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self.worker = Worker(
+            "stats-rollup",
+            self._step,
+            on_error=log_and_retry_after(interval, "statistics rollup failed"),
+        )
 
     def start(self) -> None:
         if self._engine.dialect.name == "postgresql":
-            self._task = asyncio.create_task(self._run(), name="stats-rollup")
+            self.worker.start()
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
+        await self.worker.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                written = await refresh(self._engine)
-            except Exception as exc:  # keep trying on the next round
-                logger.warning("statistics rollup failed: %s", type(exc).__name__)
-                written = 0
-            # Catch up on a backlog without waiting a full interval between batches.
-            await asyncio.sleep(0 if written >= _BACKFILL_HOURS else self._interval)
-
-
-def start_rollup(engine: AsyncEngine, interval: float) -> RollupTask:
-    task = RollupTask(engine, interval)
-    task.start()
-    return task
+    async def _step(self) -> float:
+        written = await refresh(self._engine)
+        # Catch up on a backlog without waiting a full interval between batches.
+        return 0 if written >= _BACKFILL_HOURS else self._interval

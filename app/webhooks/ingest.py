@@ -15,11 +15,11 @@ A batch the database refuses is retried item by item, so one bad item cannot fai
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import Table, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.db import DATABASE_ERRORS
 from app.core.tables import Click, IncomingMessage, Receipt, WebhookRequest
-from app.mobivate.payloads import ParsedEvent, WebhookKind
+from app.mobivate.payloads import ParsedEvent
+from app.mobivate.vocabulary import WebhookKind
 from app.webhooks import ingest_pg
 from app.webhooks.rows import Row, event_row
 
@@ -87,8 +88,15 @@ class IngestRefused(Exception):
         self.message = message
 
 
-AfterStoreHook = Callable[[AsyncConnection, Sequence[StoredEvent]], Awaitable[None]]
-AfterCommitHook = Callable[[Sequence[StoredEvent]], None]
+class AfterStoreStep(Protocol):
+    """One step applied to every batch of newly stored events (duplicates never reach it)."""
+
+    async def after_store(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+        """Runs inside the transaction that stores the events: what it writes commits with
+        them or not at all, and a failure here fails the batch (nothing is acknowledged)."""
+
+    def after_commit(self, events: Sequence[StoredEvent]) -> None:
+        """Runs once that transaction has committed; must not block (it wakes a worker)."""
 
 
 @dataclass(slots=True)
@@ -113,28 +121,19 @@ class IngestWriter:
         writers: int = 1,
         linger_seconds: float = 0.0,
         click_window_seconds: int = 600,
-        after_store: Sequence[AfterStoreHook] = (),
+        steps: Sequence[AfterStoreStep] = (),
     ) -> None:
         self._engine = engine
         self._max_batch = max_batch
         self._writer_count = writers
         self._linger = linger_seconds
         self._click_window = click_window_seconds
-        self._after_store = list(after_store)
-        self._after_commit: list[AfterCommitHook] = []
+        self.steps = tuple(steps)
         self._queue: asyncio.Queue[_Pending | object] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._postgres = engine.dialect.name == "postgresql"
         self._insert = postgresql.insert if self._postgres else sqlite.insert
         self._idle: list[AsyncConnection] = []
-
-    def add_after_store_hook(self, hook: AfterStoreHook) -> None:
-        self._after_store.append(hook)
-
-    def add_after_commit_hook(self, hook: AfterCommitHook) -> None:
-        """`hook` runs after the transaction holding newly stored events has committed; it must
-        not block (e.g. it wakes a worker)."""
-        self._after_commit.append(hook)
 
     async def start(self) -> None:
         for index in range(self._writer_count):
@@ -319,8 +318,8 @@ class IngestWriter:
                     .values(outcome="duplicate")
                 )
             if stored_events:
-                for hook in self._after_store:
-                    await hook(conn, stored_events)
+                for step in self.steps:
+                    await step.after_store(conn, stored_events)
         if stored_events:
             self._run_after_commit(stored_events)
         return results
@@ -347,11 +346,11 @@ class IngestWriter:
         return inserted
 
     def _run_after_commit(self, stored_events: list[StoredEvent]) -> None:
-        for hook in self._after_commit:
+        for step in self.steps:
             try:
-                hook(stored_events)
-            except Exception:  # the events are committed: a failing hook must not undo the answer
-                logger.exception("after-commit hook failed")
+                step.after_commit(stored_events)
+            except Exception:  # the events are committed: a failing step must not undo the answer
+                logger.exception("after-commit step %s failed", type(step).__name__)
 
     @staticmethod
     def _request_row(item: _Pending) -> dict[str, Any]:

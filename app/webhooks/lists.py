@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.api.filters import ClickQuery, IncomingQuery, ReceiptQuery, WebhookListQuery
 from app.api.list_queries import ListSpec
 from app.core.tables import Batch, Click, IncomingMessage, OutboundMessage, Receipt
-from app.mobivate.payloads import normalise_mobivate_id
+from app.mobivate.vocabulary import normalise_id
 
 RECEIPTS: Table = Receipt.__table__  # type: ignore[assignment]
 INCOMING: Table = IncomingMessage.__table__  # type: ignore[assignment]
@@ -93,7 +93,7 @@ async def batch_filter(engine: AsyncEngine, table: Table, batch_id: int) -> Colu
         sent_as = await conn.scalar(
             select(BATCHES.c.mobivate_batch_ids).where(BATCHES.c.id == batch_id)
         )
-    norms = sorted({norm for norm in map(normalise_mobivate_id, sent_as or ()) if norm})
+    norms = sorted({norm for norm in map(normalise_id, sent_as or ()) if norm})
     return table.c.batch_id_norm.in_(norms) if norms else false()
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.core.background import cancel_and_wait
+from app.core.background import Worker
 from app.core.metrics import SPOOL_BYTES, SPOOL_ENTRIES, SPOOL_OLDEST_AGE, SPOOL_REPLAYED
 from app.core.tables import WebhookRequest
 from app.webhooks import intake
@@ -48,17 +48,17 @@ class OutageSpool:
         self._max_body_bytes = max_body_bytes
         self._interval = interval
         self._orphans: list[SpoolFile] = []
-        self._task: asyncio.Task[None] | None = None
+        self.worker = Worker("spool-drain", self._step, on_error=self._on_error)
         # Left over from before a restart: drain it before storing anything new.
         self.diverting = own.entries > 0
         own.on_change = self._publish
         self._publish()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="spool-drain")
+        self.worker.start()
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
+        await self.worker.stop()
         for spool in [*self._orphans, self._own]:
             await spool.close()
 
@@ -85,16 +85,16 @@ class OutageSpool:
         SPOOL_BYTES.set(status["bytes"])
         SPOOL_OLDEST_AGE.set(status["oldest_age_seconds"])
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._drain_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the task must outlive any single failure
-                logger.exception("draining the outage spool failed; will retry")
+    async def _step(self) -> float:
+        try:
+            await self._drain_all()
+        finally:
             self._publish()
-            await asyncio.sleep(self._interval)
+        return self._interval
+
+    async def _on_error(self, exc: Exception, failures: int) -> float:
+        logger.exception("draining the outage spool failed; will retry", exc_info=exc)
+        return self._interval
 
     async def _drain_all(self) -> None:
         await adopt_orphans(self._own.path.parent, self._own, self._orphans)

@@ -12,19 +12,20 @@ import sqlite3
 from datetime import UTC, datetime
 
 import orjson
-from starlette.datastructures import State
 from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from app.api.deps import part_of
 from app.core.metrics import WEBHOOK_EVENTS, WEBHOOKS_IN_PROGRESS
-from app.mobivate.payloads import WebhookKind
+from app.mobivate.vocabulary import WebhookKind
 from app.webhooks import intake
 from app.webhooks.ingest import IngestRefused, IngestUnavailable, IngestWriter, RawWebhook
 from app.webhooks.intake import Intake
 from app.webhooks.outage import OutageSpool
 from app.webhooks.secret import secret_matches
 from app.webhooks.spool import SpoolFull
+from app.webhooks.throttle import FailureLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -105,70 +106,87 @@ async def _read_limited(
             return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), size, False
 
 
+class WebhookReceiver:
+    """Receives the webhooks of one running service (built by `app.runtime`)."""
+
+    def __init__(
+        self,
+        *,
+        secret: str,
+        writer: IngestWriter,
+        spool: OutageSpool,
+        limiter: FailureLimiter,
+        max_body_bytes: int,
+    ) -> None:
+        self.secret = secret
+        self.writer = writer
+        self.spool = spool
+        self.limiter = limiter
+        self.max_body_bytes = max_body_bytes
+        self.refused = 0
+
+    async def receive(self, scope: Scope, receive: Receive) -> Response:
+        path_params = scope["path_params"]
+        peer = scope.get("client")
+        kind = _KINDS.get(path_params["kind"])
+        secret_ok = secret_matches(path_params["secret"], self.secret)
+        if kind is None or not secret_ok:
+            client = peer[0] if peer else "unknown"
+            if not secret_ok and not self.limiter.fail(client):
+                return _throttled(self.limiter.retry_after(client), kind)
+            self.refused += 1
+            logger.warning(
+                "webhook refused: wrong secret or endpoint from %s (%d refused since start)",
+                client,
+                self.refused,
+            )
+            WEBHOOK_EVENTS.labels(kind.value if kind else "unknown", "rejected").inc()
+            return _json(404, _NOT_FOUND)
+
+        declared = _header(scope, b"content-length")
+        body, size, truncated = await _read_limited(receive, declared, self.max_body_bytes)
+        raw = RawWebhook(
+            kind=kind,
+            received_at=datetime.now(UTC),
+            body=body,
+            content_type=_header(scope, b"content-type"),
+            client_addr=peer[0] if peer else None,
+            body_size=size,
+            truncated=truncated,
+        )
+        examined = intake.examine(raw, self.max_body_bytes)
+        if self.spool.diverting:
+            return await _keep_for_later(self.spool, raw, examined)
+        try:
+            result = await intake.store(self.writer, raw, examined)
+        except IngestRefused as exc:
+            WEBHOOK_EVENTS.labels(kind.value, "unparsed").inc()
+            return _error(422, exc.message)
+        except IngestUnavailable:
+            return await _keep_for_later(self.spool, raw, examined)
+
+        if examined.events is None:
+            WEBHOOK_EVENTS.labels(kind.value, examined.outcome).inc()
+            return _error(examined.status_code, examined.error or "")
+        WEBHOOK_EVENTS.labels(kind.value, result.outcome).inc()
+        if len(examined.events) == 1:
+            return _json(200, _STORED if result.outcome == "stored" else _DUPLICATE)
+        return _json(
+            200,
+            orjson.dumps(
+                {"status": result.outcome, "stored": result.stored, "duplicates": result.duplicates}
+            ),
+        )
+
+
 class WebhookEndpoint:
-    """The ASGI app behind the route."""
+    """The ASGI app behind the route: hands the request to the running service's receiver."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        receiver = part_of(scope["app"], "webhooks", WebhookReceiver)
         with WEBHOOKS_IN_PROGRESS.track_inprogress():
-            response = await receive_webhook(scope, receive)
+            response = await receiver.receive(scope, receive)
             await response(send)
-
-
-async def receive_webhook(scope: Scope, receive: Receive) -> Response:
-    state: State = scope["app"].state
-    path_params = scope["path_params"]
-    peer = scope.get("client")
-    kind = _KINDS.get(path_params["kind"])
-    secret_ok = secret_matches(path_params["secret"], state.webhook_secret)
-    if kind is None or not secret_ok:
-        client = peer[0] if peer else "unknown"
-        if not secret_ok and not state.auth_failures.fail(client):
-            return _throttled(state.auth_failures.retry_after(client), kind)
-        state.rejected_webhooks += 1
-        logger.warning(
-            "webhook refused: wrong secret or endpoint from %s (%d refused since start)",
-            client,
-            state.rejected_webhooks,
-        )
-        WEBHOOK_EVENTS.labels(kind.value if kind else "unknown", "rejected").inc()
-        return _json(404, _NOT_FOUND)
-
-    writer: IngestWriter = state.ingest
-    declared = _header(scope, b"content-length")
-    body, size, truncated = await _read_limited(receive, declared, state.settings.max_body_bytes)
-    raw = RawWebhook(
-        kind=kind,
-        received_at=datetime.now(UTC),
-        body=body,
-        content_type=_header(scope, b"content-type"),
-        client_addr=peer[0] if peer else None,
-        body_size=size,
-        truncated=truncated,
-    )
-    examined = intake.examine(raw, state.settings.max_body_bytes)
-    spool: OutageSpool = state.spool
-    if spool.diverting:
-        return await _keep_for_later(spool, raw, examined)
-    try:
-        result = await intake.store(writer, raw, examined)
-    except IngestRefused as exc:
-        WEBHOOK_EVENTS.labels(kind.value, "unparsed").inc()
-        return _error(422, exc.message)
-    except IngestUnavailable:
-        return await _keep_for_later(spool, raw, examined)
-
-    if examined.events is None:
-        WEBHOOK_EVENTS.labels(kind.value, examined.outcome).inc()
-        return _error(examined.status_code, examined.error or "")
-    WEBHOOK_EVENTS.labels(kind.value, result.outcome).inc()
-    if len(examined.events) == 1:
-        return _json(200, _STORED if result.outcome == "stored" else _DUPLICATE)
-    return _json(
-        200,
-        orjson.dumps(
-            {"status": result.outcome, "stored": result.stored, "duplicates": result.duplicates}
-        ),
-    )
 
 
 async def _keep_for_later(spool: OutageSpool, raw: RawWebhook, examined: Intake) -> Response:

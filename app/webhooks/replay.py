@@ -12,7 +12,8 @@ from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.tables import WebhookRequest
-from app.mobivate.payloads import PayloadError, WebhookKind, parse_webhook
+from app.mobivate.payloads import PayloadError, parse_webhook
+from app.mobivate.vocabulary import WebhookKind
 from app.webhooks.ingest import IngestRefused, IngestWriter, RawWebhook
 
 

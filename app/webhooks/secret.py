@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.db import utcnow
 from app.core.tables import ServiceSetting
-from app.mobivate.payloads import WebhookKind
+from app.mobivate.vocabulary import WebhookKind
 
 SETTING_KEY = "webhook_secret"
 

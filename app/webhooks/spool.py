@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from app.mobivate.payloads import WebhookKind
+from app.mobivate.vocabulary import WebhookKind
 from app.webhooks.ingest import RawWebhook
 
 logger = logging.getLogger(__name__)

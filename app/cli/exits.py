@@ -1,5 +1,8 @@
-"""How `mobivate-hooks` commands report a database they could not use or migrate: one line and
-exit code 4, never a traceback, a password or SQL parameters."""
+"""The exit codes of every `mobivate-hooks` command, and how a command reports a database it
+could not use or migrate: one line and `DATABASE`, never a traceback, a password or SQL
+parameters."""
+
+from enum import IntEnum
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -7,7 +10,18 @@ from sqlalchemy.exc import ArgumentError
 from app.core.db import DATABASE_ERRORS
 from app.core.logs import redact
 
-DATABASE_ERROR = 4
+
+class ExitCode(IntEnum):
+    OK = 0
+    # Mobivate refused (its message is printed), or part of the work failed (run it again).
+    FAILED = 1
+    # A setting or an argument is wrong.
+    BAD_INPUT = 2
+    # Mobivate could not be reached (`serve`: the address could not be bound).
+    UNREACHABLE = 3
+    # The database could not be used or migrated.
+    DATABASE = 4
+
 
 _DATABASE_PACKAGES = frozenset({"sqlalchemy", "alembic", "asyncpg", "aiosqlite", "psycopg"})
 

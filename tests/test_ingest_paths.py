@@ -1,0 +1,107 @@
+"""Every path a webhook takes to the database runs the same after-store steps: a STOP replayed by
+`reprocess` or drained from the outage spool opts the number out and is pushed to Mobivate,
+exactly as a live one."""
+
+import io
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.cli.webhooks import reprocess
+from app.config import Settings
+from app.core.tables import Optout, WebhookRequest
+from app.fake_mobivate import FakeMobivate
+from app.mobivate.vocabulary import WebhookKind
+from app.webhooks.ingest import RawWebhook
+from app.webhooks.spool import open_own_spool
+from tests.optout_support import (
+    all_settled,
+    app_with,
+    eventually,
+    fake_mobivate,
+    incoming,
+    optout_calls,
+    optout_settings,
+    send_incoming,
+)
+
+NUMBER = "447700900461"
+
+
+async def opted_out(engine: AsyncEngine, msisdn: str) -> bool:
+    async with engine.connect() as conn:
+        state = await conn.scalar(select(Optout.opted_out).where(Optout.msisdn == msisdn))
+    return bool(state)
+
+
+def stop_request(body: bytes) -> RawWebhook:
+    return RawWebhook(
+        kind=WebhookKind.INCOMING,
+        received_at=datetime.now(UTC),
+        body=body,
+        content_type="application/json",
+        client_addr="203.0.113.7",
+        body_size=len(body),
+    )
+
+
+async def test_a_live_stop_opts_out_and_is_pushed(database_url: str, engine: AsyncEngine) -> None:
+    async with fake_mobivate() as fake, app_with(optout_settings(database_url), fake) as running:
+        await send_incoming(running.client, incoming(NUMBER, "STOP"))
+        await eventually(lambda: all_settled(engine), what="the push was delivered")
+    assert await opted_out(engine, NUMBER)
+    assert optout_calls(fake) == [("POST", NUMBER)]
+
+
+async def test_a_stop_replayed_by_reprocess_opts_out_and_is_pushed(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    """The body was kept as unparsed (an older parser refused it); `reprocess` stores it now."""
+    body = orjson.dumps(incoming(NUMBER, "STOP"))
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(WebhookRequest).values(
+                id=uuid.uuid4(),
+                kind="incoming",
+                received_at=datetime.now(UTC),
+                content_type="application/json",
+                client_addr="203.0.113.7",
+                body=body,
+                body_size=len(body),
+                truncated=False,
+                outcome="unparsed",
+                error="refused by an older parser",
+                event_count=0,
+            )
+        )
+    settings = optout_settings(database_url)
+    out, err = io.StringIO(), io.StringIO()
+    async with fake_mobivate() as fake:
+        code = await reprocess(settings, transport=fake.transport(), out=out, err=err)
+    assert code == 0, err.getvalue()
+    assert "1 events stored" in out.getvalue()
+    assert await opted_out(engine, NUMBER)
+    assert await all_settled(engine)
+    assert optout_calls(fake) == [("POST", NUMBER)]
+
+
+async def test_a_stop_drained_from_the_outage_spool_opts_out_and_is_pushed(
+    database_url: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A STOP acknowledged from the spool before a restart is drained when the service starts."""
+    spool = await open_own_spool(tmp_path, max_bytes=1 << 20)
+    await spool.put(stop_request(orjson.dumps(incoming(NUMBER, "STOP"))))
+    await spool.close()
+
+    settings: Settings = optout_settings(database_url, spool_dir=tmp_path)
+    fake: FakeMobivate
+    async with fake_mobivate() as fake, app_with(settings, fake) as running:
+        await eventually(lambda: opted_out(engine, NUMBER), what="the STOP was applied")
+        await eventually(lambda: all_settled(engine), what="the push was delivered")
+        ready = (await running.client.get("/readyz")).json()
+    assert ready["spool"]["entries"] == 0
+    assert optout_calls(fake) == [("POST", NUMBER)]
