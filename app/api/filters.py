@@ -8,7 +8,8 @@ in registry form (`app.core.phone.normalise_msisdn`), Mobivate ids in normalised
 international input all find the same rows.
 """
 
-from typing import Literal
+import re
+from typing import ClassVar, Literal
 
 from fastapi import Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -21,6 +22,7 @@ StatusGroup = Literal["delivered", "failed", "pending"]
 # Ids are 64-bit and status codes 32-bit in the database: larger values cannot match anything.
 MAX_ID = 2**63 - 1
 MAX_CODE = 2**31 - 1
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
 
 
 def _no_nul(value: object) -> object:
@@ -33,6 +35,8 @@ class ListQuery(BaseModel):
     """Paging, the time window and the output format, common to every list."""
 
     model_config = ConfigDict(extra="forbid")
+    # The type of the key after the time in this list's order (and cursor).
+    cursor_key: ClassVar[type[int] | type[str]] = int
 
     limit: int = Field(
         DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"Items per page (1 to {MAX_LIMIT})"
@@ -56,10 +60,18 @@ class ListQuery(BaseModel):
 
     _text = field_validator("*")(_no_nul)
 
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _date_time_text(cls, value: object) -> object:
+        """Pydantic reads a number as seconds since 1970; the documented format is ISO 8601."""
+        if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+            raise ValueError("must be an ISO 8601 date-time with a zone, e.g. 2026-11-22T00:00:00Z")
+        return value
+
     @field_validator("cursor")
     @classmethod
     def _valid_cursor(cls, value: str | None) -> str | None:
-        TimeCursor.parse(value)
+        TimeCursor.parse(value, cls.cursor_key)
         return value
 
     @model_validator(mode="after")
@@ -70,7 +82,7 @@ class ListQuery(BaseModel):
 
     @property
     def after(self) -> TimeCursor | None:
-        return TimeCursor.parse(self.cursor)
+        return TimeCursor.parse(self.cursor, self.cursor_key)
 
 
 def _msisdn(value: str | None) -> str | None:

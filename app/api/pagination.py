@@ -60,13 +60,14 @@ def decode_raw(cursor: str) -> list[Any]:
 
 @dataclass(frozen=True, slots=True)
 class TimeCursor:
-    """The position after a row sorted on (a time, an integer id)."""
+    """The position after a row sorted on (a time, its key): an integer id, or a text key such as
+    a phone number for the opt-out list."""
 
     at: datetime
-    id: int
+    id: int | str
 
     @classmethod
-    def parse(cls, cursor: str | None) -> "TimeCursor | None":
+    def parse(cls, cursor: str | None, key: type[int] | type[str] = int) -> "TimeCursor | None":
         if cursor is None:
             return None
         at, row_id = decode_raw(cursor)
@@ -74,7 +75,9 @@ class TimeCursor:
             parsed = datetime.fromisoformat(at)
         except (TypeError, ValueError):
             raise InvalidCursor() from None
-        if parsed.tzinfo is None or not isinstance(row_id, int) or isinstance(row_id, bool):
+        if parsed.tzinfo is None or not isinstance(row_id, key) or isinstance(row_id, bool):
+            raise InvalidCursor()
+        if isinstance(row_id, int) and not 0 < row_id < 2**63:
             raise InvalidCursor()
         return cls(parsed, row_id)
 

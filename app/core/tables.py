@@ -271,6 +271,8 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_state_id", "state", "id"),
         Index("ix_outbox_msisdn_state_id", "msisdn", "state", "id"),
+        Index("ix_outbox_created_at_id", "created_at", "id"),
+        Index("ix_outbox_state_created_at_id", "state", "created_at", "id"),
     )
 
 

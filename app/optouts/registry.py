@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.db import utcnow
+from app.core.errors import ServiceError
 from app.core.phone import InvalidPhoneNumber, normalise_msisdn
 from app.core.tables import Optout, OptoutEvent, OutboxMessage
 from app.feed import entries as feed
@@ -56,9 +57,14 @@ class RecordResult:
     pushes: int
 
 
-class OptoutNotFound(LookupError):
+class OptoutNotFound(ServiceError):
+    status = 404
+
     def __init__(self, msisdn: str) -> None:
-        super().__init__(msisdn)
+        super().__init__(
+            f"{msisdn} has never been opted out here, so there is nothing to remove; if Mobivate "
+            "lists it, import Mobivate's list first (mobivate-hooks sync-optouts)"
+        )
         self.msisdn = msisdn
 
 

@@ -1,10 +1,11 @@
-"""Reading the opt-out registry: one number with its history and pushes, and paged lists."""
+"""Reading the opt-out registry: one number with its state, history and pushes (the lists are in
+`app.optouts.lists`)."""
 
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.phone import normalise_msisdn
@@ -62,13 +63,6 @@ class OptoutDetail:
     pushes: list[Push]
 
 
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    # Pass back as `after` for the next page; None on the last page.
-    next_after: Any
-
-
 def _columns(table: Any, cls: Any) -> list[Any]:
     return [table.c[field.name] for field in fields(cls)]
 
@@ -105,51 +99,3 @@ async def get_optout(engine: AsyncEngine, raw_msisdn: str) -> OptoutDetail | Non
         history=[HistoryEntry(*row) for row in history],
         pushes=[Push(*row) for row in pushes],
     )
-
-
-async def list_opted_out(
-    engine: AsyncEngine,
-    *,
-    limit: int,
-    after: tuple[datetime, str] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> Page[OptoutState]:
-    """Numbers opted out now, most recently changed first; `since`/`until` bound the time of
-    the change."""
-    query = select(*_columns(OPTOUTS, OptoutState)).where(OPTOUTS.c.opted_out.is_(True))
-    if since is not None:
-        query = query.where(OPTOUTS.c.changed_at >= since)
-    if until is not None:
-        query = query.where(OPTOUTS.c.changed_at < until)
-    if after is not None:
-        changed_at, msisdn = after
-        query = query.where(
-            or_(
-                OPTOUTS.c.changed_at < changed_at,
-                and_(OPTOUTS.c.changed_at == changed_at, OPTOUTS.c.msisdn < msisdn),
-            )
-        )
-    query = query.order_by(OPTOUTS.c.changed_at.desc(), OPTOUTS.c.msisdn.desc()).limit(limit + 1)
-    async with engine.connect() as conn:
-        rows = [OptoutState(*row) for row in (await conn.execute(query)).all()]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, (rows[-1].changed_at, rows[-1].msisdn) if more else None)
-
-
-async def list_pushes(
-    engine: AsyncEngine, *, limit: int, state: PushState | None = None, after: int | None = None
-) -> Page[Push]:
-    """Pushes to Mobivate, newest first, optionally only those in one state."""
-    query = select(*_columns(OUTBOX, Push))
-    if state is not None:
-        query = query.where(OUTBOX.c.state == state)
-    if after is not None:
-        query = query.where(OUTBOX.c.id < after)
-    query = query.order_by(OUTBOX.c.id.desc()).limit(limit + 1)
-    async with engine.connect() as conn:
-        rows = [Push(*row) for row in (await conn.execute(query)).all()]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, rows[-1].id if more else None)

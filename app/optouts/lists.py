@@ -1,0 +1,27 @@
+"""The opt-out lists, on the shared list machinery (`app.api.list_queries`): numbers opted out
+now, newest change first (index `(opted_out, changed_at, msisdn)`), and pushes to Mobivate, newest
+first (index `(state, created_at, id)`)."""
+
+from sqlalchemy import ColumnElement
+
+from app.api.list_queries import ListSpec
+from app.optouts.registry import OPTOUTS, OUTBOX
+from app.optouts.schemas import OptoutStateOut, PushOut, PushQuery
+
+OPTOUT_SPEC = ListSpec.of(
+    [OPTOUTS.c[name] for name in OptoutStateOut.model_fields],
+    OPTOUTS,
+    OPTOUTS.c.changed_at,
+    OPTOUTS.c.msisdn,
+)
+PUSH_SPEC = ListSpec.of(
+    [OUTBOX.c[name] for name in PushOut.model_fields], OUTBOX, OUTBOX.c.created_at, OUTBOX.c.id
+)
+
+
+def optout_filters() -> list[ColumnElement[bool]]:
+    return [OPTOUTS.c.opted_out.is_(True)]
+
+
+def push_filters(query: PushQuery) -> list[ColumnElement[bool]]:
+    return [] if query.state is None else [OUTBOX.c.state == query.state]
