@@ -20,16 +20,6 @@ RUN apt-get update \
     && apt-get clean && rm -rf /var/lib/apt/lists/*
 
 # ---------------------------------------------------------------------------------------------
-# The dependency list, read from pyproject.toml ([build-system].requires + [project].dependencies;
-# tomllib is in the 3.11 stdlib). Only this list reaches the builder's dependency layer, so edits
-# elsewhere in pyproject.toml (version, tool settings, dev extras) keep that layer cached.
-FROM python AS requirements
-COPY pyproject.toml /tmp/
-RUN python3 -c 'import tomllib; p = tomllib.load(open("/tmp/pyproject.toml", "rb")); \
-print("\n".join(p["build-system"]["requires"] + p["project"]["dependencies"]))' \
-    > /tmp/requirements.txt
-
-# ---------------------------------------------------------------------------------------------
 FROM python AS builder
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -42,11 +32,12 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
 
-# Dependencies first, in their own layer.
-COPY --from=requirements /tmp/requirements.txt /tmp/requirements.txt
+# Dependencies first, in their own layer: exactly the versions and hashes of the lock file, the
+# same CI tested (scripts/lock refreshes it), with the build backend for the step below.
+COPY requirements.lock /tmp/requirements.lock
 RUN --mount=type=secret,id=pipcert,required=false \
     if [ -s /run/secrets/pipcert ]; then export PIP_CERT=/run/secrets/pipcert; fi \
-    && pip install -r /tmp/requirements.txt
+    && pip install --require-hashes -r /tmp/requirements.lock
 
 # Then the package itself: no resolution and no download, everything it needs is installed above.
 COPY . ./

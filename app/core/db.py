@@ -14,8 +14,6 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
-from app.delivery.transitions import install_transition_counting
-
 # What using the database raises when it is unreachable, refuses us or lacks the schema:
 # SQLAlchemy wraps the drivers' errors, but a refused or unresolvable connection is a plain OSError.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, OSError)
@@ -94,7 +92,6 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             pool_pre_ping=True,
             pool_recycle=1800,
         )
-    install_transition_counting(engine.sync_engine)
     return engine
 
 

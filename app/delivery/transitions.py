@@ -2,9 +2,9 @@
 
 Status changes happen inside transactions that may still roll back, so they are noted against
 the connection and counted only when its transaction commits (a rolled-back change, retried later,
-is counted once). `create_engine` installs the listeners on every engine. Status names outside
-Mobivate's documented list and ours are counted as `OTHER`, so a provider inventing names cannot
-multiply the series.
+is counted once). The runtime installs the listeners on its engine (`app.runtime.open_engine`).
+Status names outside Mobivate's documented list and ours are counted as `OTHER`, so a provider
+inventing names cannot multiply the series.
 """
 
 import weakref
