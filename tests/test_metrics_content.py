@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.core.db import create_engine, utcnow
 from app.core.metrics import render
 from app.core.tables import OutboxMessage
-from app.delivery.transitions import note_transitions
+from app.delivery.transitions import install_transition_counting, note_transitions
 from app.fake_mobivate import FakeMobivate
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateError
@@ -208,6 +208,7 @@ async def test_scrape_answers_without_the_database() -> None:
 async def test_transitions_count_only_when_their_transaction_commits(
     engine: AsyncEngine, commit: bool
 ) -> None:
+    install_transition_counting(engine.sync_engine)
     labels = {"from_status": "submitted", "to_status": "EXPIRED"}
     before = metric_value(process_metrics(), "message_status_transitions_total", **labels)
     async with engine.connect() as conn:
@@ -222,6 +223,7 @@ async def test_transitions_count_only_when_their_transaction_commits(
 
 
 async def test_unknown_status_names_share_one_label(engine: AsyncEngine) -> None:
+    install_transition_counting(engine.sync_engine)
     before = process_metrics()
     async with engine.begin() as conn:
         note_transitions(conn, [("ACCEPTED", "SOMETHING_NEW_1"), ("ACCEPTED", "SOMETHING_NEW_2")])

@@ -65,11 +65,10 @@ async def _stream(
     engine: AsyncEngine,
     watcher: FeedWatcher,
     where: list[ColumnElement[bool]],
-    resume_after: int | None,
+    position: int,
     keepalive: float,
 ) -> AsyncIterator[str]:
     async with watcher.subscription():
-        position = watcher.horizon if resume_after is None else resume_after
         yield f"retry: {RETRY_MS}\n\n"
         written = time.monotonic()
         while True:
@@ -125,8 +124,10 @@ async def stream_events(
         if not _EVENT_ID.fullmatch(header) or int(header) > MAX_ID:
             raise invalid("Last-Event-ID", "must be the id of an event this stream sent")
         resume_after = int(header)
+    # Decided before the answer starts: the stream sees every event committed after it.
+    position = await watcher.settled_horizon() if resume_after is None else resume_after
     events = _stream(
-        engine, watcher, _filters(query), resume_after, settings.event_stream_keepalive_seconds
+        engine, watcher, _filters(query), position, settings.event_stream_keepalive_seconds
     )
     return StreamingResponse(
         events,

@@ -82,15 +82,20 @@ class FeedWatcher:
         """While a reader is open: listen, check the horizon, and give it a current value."""
         self._subscribers += 1
         try:
-            # A reader starting "from now" needs a horizon that has been settled at least once.
-            for _ in range(_FIRST_SETTLE_TRIES):
-                await self.refresh(force=not self._settled)
-                if self._settled:
-                    break
+            await self.settled_horizon()
             self.wake()
             yield
         finally:
             self._subscribers -= 1
+
+    async def settled_horizon(self) -> int:
+        """Where a reader starting "from now" begins: a horizon settled at least once. Take it
+        before answering the reader, so every entry committed after the answer lies beyond."""
+        for _ in range(_FIRST_SETTLE_TRIES):
+            await self.refresh(force=not self._settled)
+            if self._settled:
+                break
+        return self.horizon
 
     async def wait_beyond(self, position: int, seconds: float) -> bool:
         """Wait up to `seconds` for the horizon to pass `position`."""
