@@ -25,7 +25,7 @@ from tests.conftest import WEBHOOK_SECRET, RunningApp, start_app
 from tests.metrics_support import metric_value
 from tests.optout_support import all_settled, eventually, incoming, pushes, send_incoming
 from tests.registration_helpers import API_KEY, KINDS, registration_settings
-from tests.test_full_loop import ReverseProxy
+from tests.system.test_full_loop import ReverseProxy
 
 
 class Metrics:

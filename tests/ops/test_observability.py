@@ -22,7 +22,7 @@ from app.core.tables import WebhookRequest
 from tests.cli_support import run_cli
 from tests.conftest import API_TOKEN, WEBHOOK_SECRET, make_settings, start_app
 from tests.metrics_support import metric_value
-from tests.test_serve import free_port, wait_until_ready
+from tests.system.test_serve import free_port, wait_until_ready
 
 RECEIPT = {"deliveryMessageId": "9A85B95E", "status": "DELIVERED", "statusCode": 1}
 

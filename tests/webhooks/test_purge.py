@@ -17,9 +17,9 @@ from app.config import Settings
 from app.core.tables import IncomingMessage, Optout, OptoutEvent, Receipt, WebhookRequest
 from app.webhooks.purge import purge_before
 from tests.conftest import WEBHOOK_SECRET, count_rows
-from tests.test_service_basics import _cli
+from tests.ops.test_probes import _cli
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def test_purge_deletes_old_bodies_and_events_and_keeps_optout_history(

@@ -23,7 +23,7 @@ from app.mobivate.payloads import (
 )
 from app.mobivate.vocabulary import WebhookKind, normalise_id
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 RECEIPT, INCOMING, CLICK = WebhookKind.RECEIPT, WebhookKind.INCOMING, WebhookKind.CLICK

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_support import run_cli
-from tests.test_serve import free_port
+from tests.system.test_serve import free_port
 
 PASSWORD = "db-password-0123456789"
 
