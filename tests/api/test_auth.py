@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.conftest import API_TOKEN, WEBHOOK_SECRET, RunningApp, make_settings, start_app
+from tests.support.app import API_TOKEN, WEBHOOK_SECRET, RunningApp, make_settings, start_app
 
 ROTATED = "next-api-token-after-rotation"
 
@@ -14,13 +14,13 @@ ROTATED = "next-api-token-after-rotation"
 @pytest.fixture
 async def two_tokens(database_url: str) -> AsyncIterator[RunningApp]:
     settings = make_settings(database_url, api_tokens=f"{API_TOKEN}, {ROTATED}")
-    async for running in start_app(settings):
+    async with start_app(settings) as running:
         yield running
 
 
 def api_routes(running: RunningApp) -> list[tuple[str, str]]:
     """Every operation under /api/v1, from the OpenAPI document, with path parameters filled."""
-    routes = []
+    routes: list[tuple[str, str]] = []
     for template, operations in running.app.openapi()["paths"].items():
         if template.startswith("/api/v1"):
             path = re.sub(r"\{[a-z_]*msisdn\}", "447700900123", template)
@@ -61,7 +61,7 @@ async def test_either_of_two_tokens_is_accepted_for_rotation(two_tokens: Running
 
 
 async def test_without_configured_tokens_the_api_says_how_to_enable_it(database_url: str) -> None:
-    async for running in start_app(make_settings(database_url, api_tokens=None)):
+    async with start_app(make_settings(database_url, api_tokens=None)) as running:
         response = await running.client.get("/api/v1/receipts")
         assert response.status_code == 401
         assert "API_TOKENS" in response.json()["detail"]

@@ -1,29 +1,16 @@
 """Every filter of the receipt, incoming-message and click lists, on both backends."""
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.api_support import (
-    at,
-    ids,
-    post_click,
-    post_incoming,
-    post_receipt,
-    send_message,
-    start_harness,
-)
-from tests.sending_support import Harness
+from tests.support.bodies import at
+from tests.support.harness import Harness, send_message
+from tests.support.lists import ids
+from tests.support.webhooks import post_click, post_incoming, post_receipt
 
 A = "447700900111"
 B = "447700900222"
-
-
-@pytest.fixture
-async def harness(database_url: str) -> AsyncIterator[Harness]:
-    async for harness in start_harness(database_url):
-        yield harness
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from app.registration import api as registrations
 from app.sending import api as sending
 from app.stats import api as stats
 from app.webhooks import api as events
-from tests.conftest import RunningApp, make_settings, start_app
+from tests.support.app import RunningApp, make_settings, start_app
 
 API_ROUTERS = (registrations, optouts, sending, events, stream, stats)
 READ_API = {
@@ -41,8 +41,8 @@ async def test_the_document_is_valid_and_lists_every_route(running: RunningApp) 
     documented = operations(schema)
     for module in API_ROUTERS:
         for route in module.router.routes:
-            for method in route.methods - {"HEAD"}:  # type: ignore[attr-defined]
-                assert (method, "/api/v1" + route.path) in documented  # type: ignore[attr-defined]
+            for method in route.methods - {"HEAD"}:
+                assert (method, "/api/v1" + route.path) in documented
     for path in ("/healthz", "/readyz", "/webhooks/{secret}/receipt"):
         assert any(p == path for _, p in documented), path
 
@@ -72,7 +72,7 @@ async def test_every_api_operation_documents_auth_and_its_errors(running: Runnin
 
 
 async def test_served_under_root_path(database_url: str) -> None:
-    async for running in start_app(make_settings(database_url, root_path="/dash")):
+    async with start_app(make_settings(database_url, root_path="/dash")) as running:
         schema = (await running.client.get("/dash/openapi.json")).json()
         assert schema["servers"] == [{"url": "/dash"}]
         validate(schema)

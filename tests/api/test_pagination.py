@@ -2,37 +2,33 @@
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.api_support import T0, at, get_page, ids, post_webhook, stamp
-from tests.conftest import RunningApp, make_settings, start_app
-
-
-@pytest.fixture
-async def running(database_url: str) -> AsyncIterator[RunningApp]:
-    async for running in start_app(make_settings(database_url)):
-        yield running
+from tests.support.app import RunningApp
+from tests.support.bodies import T0, at, receipt
+from tests.support.lists import get_page, ids
+from tests.support.webhooks import post_accepted, post_stored
 
 
 async def post_receipts(client: httpx.AsyncClient, start: int, count: int, **fields: Any) -> None:
     """`count` receipts in one request; five share each event time, so ties are common."""
     body = [
         {
-            "deliveryMessageId": f"MSG-{n}",
-            "created": stamp(at(n // 5)),
-            "status": "DELIVERED" if n % 3 else "ACCEPTED",
-            "statusCode": 1 if n % 3 else 2,
-            "clientReference": f"ref-{n}",
+            **receipt(
+                f"MSG-{n}",
+                "DELIVERED" if n % 3 else "ACCEPTED",
+                1 if n % 3 else 2,
+                created=at(n // 5),
+                reference=f"ref-{n}",
+            ),
             **fields,
         }
         for n in range(start, start + count)
     ]
-    response = await client.post("/webhooks/test-webhook-secret-0123456789/receipt", json=body)
-    assert response.status_code == 200, response.text
+    await post_accepted(client, "receipt", body)
 
 
 async def test_paging_returns_every_row_once_in_order_while_new_rows_arrive(
@@ -66,8 +62,7 @@ async def test_paging_returns_every_row_once_in_order_while_new_rows_arrive(
 
 
 async def post_receipt_late(client: httpx.AsyncClient, n: int) -> None:
-    body = {"deliveryMessageId": f"LATE-{n}", "created": stamp(T0), "status": "DELIVERED"}
-    await post_webhook(client, "receipt", body)
+    await post_stored(client, "receipt", receipt(f"LATE-{n}", created=T0))
 
 
 async def test_limit_and_last_page(running: RunningApp) -> None:

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import run_cli
-from tests.system.test_serve import free_port
+from tests.support.cli import run_cli
+from tests.support.fake import fake_mobivate_server
+from tests.support.ports import free_port
+from tests.support.service import mobivate_env
 
 PASSWORD = "db-password-0123456789"
 
@@ -112,8 +114,6 @@ async def test_a_port_already_taken_fails_the_command(command: str, tmp_path: Pa
 async def test_sync_optouts_reports_a_database_it_cannot_write_to(
     closed_port: int, tmp_path: Path
 ) -> None:
-    from tests.fault_support import fake_mobivate_server, mobivate_env
-
     database = f"postgresql+asyncpg://mh:{PASSWORD}@127.0.0.1:{closed_port}/mh"
     async with fake_mobivate_server() as mobivate:
         mobivate.fake.add_optout("447700900123", created=datetime.now(UTC) - timedelta(hours=1))

@@ -3,7 +3,6 @@
 import asyncio
 import io
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 
@@ -14,9 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.cli.mobivate import check_mobivate, register_webhooks
 from app.fake_mobivate import FakeMobivate
 from app.registration import store
-from tests.cli_support import run_cli
-from tests.conftest import WEBHOOK_SECRET
-from tests.registration_helpers import (
+from tests.support.app import WEBHOOK_SECRET
+from tests.support.cli import run_cli
+from tests.support.fake import fake_mobivate
+from tests.support.ports import free_port
+from tests.support.registration import (
     API_KEY,
     KINDS,
     PUBLIC_BASE_URL,
@@ -24,13 +25,13 @@ from tests.registration_helpers import (
     registration_calls,
     registration_settings,
 )
+from tests.support.service import wait_until_ready
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeMobivate]:
-    fake = FakeMobivate(api_key=API_KEY)
-    yield fake
-    await fake.aclose()
+    async with fake_mobivate(api_key=API_KEY) as fake:
+        yield fake
 
 
 class Output:
@@ -143,15 +144,8 @@ async def test_check_mobivate_exit_codes(database_url: str, fake: FakeMobivate) 
     assert "wrong-key" not in output.out.getvalue() + output.err.getvalue()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_commands_over_loopback_against_the_fake_mobivate_server(database_url: str) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("MOBIVATE_", "PUBLIC_"))},
@@ -174,13 +168,8 @@ async def test_commands_over_loopback_against_the_fake_mobivate_server(database_
         stderr=asyncio.subprocess.DEVNULL,
     )
     try:
+        await wait_until_ready(base, "/_fake/requests")
         async with httpx.AsyncClient(base_url=base) as http:
-            for _ in range(200):
-                try:
-                    await http.get("/_fake/requests")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
             code, out, err = await run_cli(env, "check-mobivate")
             assert (code, out) == (0, f"Mobivate at {base} accepted the API key\n")
             assert API_KEY not in err

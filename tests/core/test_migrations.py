@@ -2,7 +2,6 @@
 
 import asyncio
 import os
-import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,7 +12,8 @@ from sqlalchemy.engine import Connection
 
 from app.core import migrate
 from app.core.db import Base, create_engine
-from tests.conftest import BACKENDS, _create_postgres_database, _drop_postgres_database
+from tests.support.cli import run_cli
+from tests.support.databases import BACKENDS, create_postgres_database, drop_postgres_database
 
 
 @pytest.fixture(params=BACKENDS)
@@ -23,11 +23,11 @@ async def empty_database(
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('migrations')}/empty.db"
         return
-    url = await _create_postgres_database()
+    url = await create_postgres_database()
     try:
         yield url
     finally:
-        await _drop_postgres_database(url)
+        await drop_postgres_database(url)
 
 
 def _table_names(connection: Connection) -> set[str]:
@@ -71,11 +71,8 @@ async def test_models_and_migrations_do_not_drift(migrated_database: str) -> Non
 
 
 async def _migrate_in_subprocess(database_url: str) -> int:
-    env = {**os.environ, "DATABASE_URL": database_url}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app.cli", "migrate", env=env
-    )
-    return await process.wait()
+    code, _, _ = await run_cli({**os.environ, "DATABASE_URL": database_url}, "migrate")
+    return code
 
 
 async def test_concurrent_migrate_processes_migrate_once(empty_database: str) -> None:

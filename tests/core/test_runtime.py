@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.runtime import open_runtime
-from tests.conftest import make_settings
+from tests.support.app import make_settings
 
 WORKERS = {"ingest-writer-0", "outbox", "feed-watcher", "stats-rollup", "spool-drain"}
 

@@ -1,10 +1,7 @@
 """Reconciliation: messages stuck without a final status are looked up in Mobivate's log."""
 
 import argparse
-import asyncio
 import io
-import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -16,14 +13,9 @@ from app.cli.main import build_parser
 from app.core.db import utcnow
 from app.core.tables import Receipt
 from app.delivery.reconcile import parse_duration
-from tests.conftest import count_rows
-from tests.sending_support import Harness, sending_app, sending_settings
-
-
-@pytest.fixture
-async def harness(database_url: str) -> AsyncIterator[Harness]:
-    async with sending_app(sending_settings(database_url)) as harness:
-        yield harness
+from tests.support.harness import Harness, sending_settings, start_harness
+from tests.support.rows import count_rows
+from tests.support.waiting import eventually
 
 
 async def stuck_message(harness: Harness, hours_ago: float = 7, **body: Any) -> dict[str, Any]:
@@ -174,10 +166,11 @@ async def test_scheduled_reconciliation_runs_in_the_service(database_url: str) -
     settings = sending_settings(
         database_url, reconcile_interval_minutes=0.001, reconcile_older_than_minutes=60
     )
-    async with sending_app(settings) as harness:
+    async with start_harness(settings) as harness:
         stuck = await stuck_message(harness)
         harness.fake.set_message_status(stuck["mobivate_id"], "UNDELIVERABLE")
-        deadline = time.monotonic() + 5
-        while (await harness.message(stuck["id"]))["status"] != "UNDELIVERABLE":
-            assert time.monotonic() < deadline, "not reconciled within 5 s"
-            await asyncio.sleep(0.02)
+
+        async def reconciled() -> bool:
+            return bool((await harness.message(stuck["id"]))["status"] == "UNDELIVERABLE")
+
+        await eventually(reconciled, within=5, what="the scheduled reconciliation", interval=0.02)

@@ -1,7 +1,6 @@
 """Following each sent message to its final status as receipts arrive, in any order."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,20 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.core.db import create_engine
 from app.core.tables import Receipt
 from app.fake_mobivate import FakeMobivate
-from tests.conftest import WEBHOOK_SECRET, count_rows
-from tests.sending_support import Harness, sending_app, sending_settings
+from tests.support.harness import Harness, sending_settings, start_harness
+from tests.support.rows import count_rows
+from tests.support.webhooks import post_webhook
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
 
 def at(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
-
-
-@pytest.fixture
-async def harness(database_url: str) -> AsyncIterator[Harness]:
-    async with sending_app(sending_settings(database_url)) as harness:
-        yield harness
 
 
 async def sent_message(harness: Harness, **body: Any) -> dict[str, Any]:
@@ -130,7 +124,7 @@ async def test_receipt_arriving_before_the_send_answer_is_applied(
         transports.append(ReceiptBeforeAnswer(fake, with_reference=with_reference))
         return transports[0]
 
-    async with sending_app(sending_settings(database_url), wrap=wrap) as harness:
+    async with start_harness(sending_settings(database_url), wrap=wrap) as harness:
         message = await sent_message(harness)
         assert transports[0].receipt_outcome == "stored"
         assert message["status"] == "DELIVERED"
@@ -149,7 +143,7 @@ async def test_receipt_for_an_unknown_message_is_kept_unlinked(harness: Harness)
         "status": "DELIVERED",
         "statusCode": 1,
     }
-    response = await harness.client.post(f"/webhooks/{WEBHOOK_SECRET}/receipt", json=payload)
+    response = await post_webhook(harness.client, "receipt", payload)
     assert response.status_code == 200
     async with harness.engine.connect() as conn:
         linked = await conn.scalar(select(Receipt.outbound_message_id))
@@ -269,7 +263,7 @@ async def test_receipt_committed_while_the_answer_is_recorded_is_not_missed(
         return transports[0]
 
     try:
-        async with sending_app(sending_settings(database_url), wrap=wrap) as harness:
+        async with start_harness(sending_settings(database_url), wrap=wrap) as harness:
             message = await sent_message(harness)
             assert transports[0].committed is not None
             await transports[0].committed

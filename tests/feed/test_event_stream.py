@@ -10,16 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.core.db import utcnow
 from app.feed.entries import FEED, append, entry
 from app.feed.watch import FeedWatcher
-from tests.api_support import (
-    at,
-    post_click,
-    post_incoming,
-    post_receipt,
-    send_message,
-    start_harness,
-)
-from tests.sending_support import Harness
-from tests.sse_client import open_stream
+from tests.support.bodies import at
+from tests.support.harness import Harness, send_message, sending_settings, start_harness
+from tests.support.sse import Event, open_stream
+from tests.support.webhooks import post_click, post_incoming, post_receipt
 
 A = "447700900111"
 
@@ -27,7 +21,7 @@ A = "447700900111"
 @pytest.fixture
 async def harness(database_url: str) -> AsyncIterator[Harness]:
     overrides = {"event_stream_keepalive_seconds": 0.2, "event_stream_poll_seconds": 0.05}
-    async for harness in start_harness(database_url, **overrides):
+    async with start_harness(sending_settings(database_url, **overrides)) as harness:
         yield harness
 
 
@@ -93,7 +87,7 @@ async def test_stream_filters(harness: Harness) -> None:
 
 async def test_idle_stream_gets_keep_alive_comments(harness: Harness) -> None:
     async with open_stream(harness.running.app) as stream:
-        comment = await stream.next(2, comments=True)
+        comment = await stream.next_comment(2)
     assert comment.comment == "keep-alive"
     assert stream.body.startswith("retry: ")
 
@@ -172,7 +166,7 @@ async def test_status_changes_of_sent_messages_arrive(harness: Harness) -> None:
         await post_receipt(client, sent["mobivate_id"], "ACCEPTED", 2, at(1))
         await post_receipt(client, sent["mobivate_id"], "DELIVERED", 1, at(2))
         await post_receipt(client, sent["mobivate_id"], "ACCEPTED", 2, at(1.5))  # late: no change
-        events = []
+        events: list[Event] = []
         while not events or events[-1].data["data"]["status"] != "DELIVERED":
             events.append(await stream.next())
         await stream.nothing_more()

@@ -17,7 +17,8 @@ from app.mobivate.errors import (
     MobivateUnavailable,
 )
 from app.mobivate.models import BatchItem, BatchRequest, MessageLog, SingleMessage
-from app.mobivate.vocabulary import normalise_id
+from app.mobivate.vocabulary import WebhookKind, normalise_id
+from tests.support.fake import fake_mobivate
 
 BASE_URL = "https://api.mobivatebulksms.com"
 API_KEY = "v-0d4c-SECRET-KEY-9f7e:77aa"
@@ -26,8 +27,11 @@ API_KEY = "v-0d4c-SECRET-KEY-9f7e:77aa"
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeMobivate]:
     receiver = httpx.MockTransport(lambda request: httpx.Response(200))
-    async with httpx.AsyncClient(transport=receiver) as callbacks:
-        yield FakeMobivate(api_key=API_KEY, callback_client=callbacks)
+    async with (
+        httpx.AsyncClient(transport=receiver) as callbacks,
+        fake_mobivate(api_key=API_KEY, callback_client=callbacks) as fake,
+    ):
+        yield fake
 
 
 @pytest.fixture
@@ -112,7 +116,9 @@ async def test_not_authenticated_body_of_the_proxy_is_an_auth_error(
     body = {"code": 401, "message": "Not Authenticated"}
 
     with pytest.raises(MobivateAuthError) as caught:
-        await mocked(answering(401, body)).register_webhook("receipt", "https://h.example/x")
+        await mocked(answering(401, body)).register_webhook(
+            WebhookKind.RECEIPT, "https://h.example/x"
+        )
 
     assert (caught.value.status_code, caught.value.code) == (401, 401)
     assert caught.value.message == "Not Authenticated"
@@ -144,7 +150,7 @@ async def test_register_webhook_returns_mobivate_message(
 
 async def test_register_webhook_refused_for_a_bad_url(mobivate: MobivateClient) -> None:
     with pytest.raises(MobivateRefused) as caught:
-        await mobivate.register_webhook("receipt", "ftp://hooks.example.com")
+        await mobivate.register_webhook(WebhookKind.RECEIPT, "ftp://hooks.example.com")
 
     assert caught.value.status_code == 400
 
@@ -383,7 +389,9 @@ async def test_get_message_returns_its_log(mobivate: MobivateClient, fake: FakeM
     sent = await mobivate.send_single(hello(reference="order-17"))
     fake.set_message_status(sent.id, "DELIVERED")
 
-    log = await mobivate.get_message(normalise_id(sent.id))
+    message_id = normalise_id(sent.id)
+    assert message_id is not None
+    log = await mobivate.get_message(message_id)
 
     assert log.id == normalise_id(sent.id)
     assert (log.status, log.direction, log.sender_reference) == ("DELIVERED", "MT", "order-17")
@@ -577,7 +585,7 @@ async def test_api_key_never_appears_in_errors_reprs_or_logs(
     fake.fail_next(3, 500)
     await collect(mobivate.get_message("nope"))
     fake.down = True
-    await collect(mobivate.register_webhook("receipt", "https://hooks.example.com/"))
+    await collect(mobivate.register_webhook(WebhookKind.RECEIPT, "https://hooks.example.com/"))
     echoing = mocked(answering(400, {"code": 400, "message": f"Bad key {API_KEY}"}))
     await collect(echoing.test_api_key())
 

@@ -2,7 +2,6 @@
 
 import math
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,8 +21,8 @@ from app.mobivate.payloads import (
     parse_webhook,
 )
 from app.mobivate.vocabulary import WebhookKind, normalise_id
+from tests.support.paths import DATA_DIR
 
-DATA = Path(__file__).parents[1] / "data"
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 RECEIPT, INCOMING, CLICK = WebhookKind.RECEIPT, WebhookKind.INCOMING, WebhookKind.CLICK
@@ -57,7 +56,7 @@ def form(xml: str) -> bytes:
 
 
 def test_documented_receipt_example_parses() -> None:
-    events = parse_webhook(RECEIPT, (DATA / "receipt.json").read_bytes(), JSON)
+    events = parse_webhook(RECEIPT, (DATA_DIR / "receipt.json").read_bytes(), JSON)
 
     assert events == [
         ParsedReceipt(
@@ -78,7 +77,7 @@ def test_documented_receipt_example_parses() -> None:
 
 
 def test_documented_incoming_example_parses() -> None:
-    events = parse_webhook(INCOMING, (DATA / "incoming.json").read_bytes(), JSON)
+    events = parse_webhook(INCOMING, (DATA_DIR / "incoming.json").read_bytes(), JSON)
 
     assert events == [
         ParsedIncoming(
@@ -99,7 +98,7 @@ def test_documented_incoming_example_parses() -> None:
 
 
 def test_documented_click_example_parses() -> None:
-    events = parse_webhook(CLICK, (DATA / "click.json").read_bytes(), JSON)
+    events = parse_webhook(CLICK, (DATA_DIR / "click.json").read_bytes(), JSON)
 
     assert events == [
         ParsedClick(
@@ -120,7 +119,7 @@ def test_documented_click_example_parses() -> None:
 
 
 def test_documented_legacy_xml_receipt_parses_from_form_field() -> None:
-    body = form((DATA / "receipt.xml").read_text())
+    body = form((DATA_DIR / "receipt.xml").read_text())
 
     events = parse_webhook(RECEIPT, body, FORM)
 
@@ -143,7 +142,7 @@ def test_documented_legacy_xml_receipt_parses_from_form_field() -> None:
 
 
 def test_documented_legacy_xml_incoming_parses_from_form_field() -> None:
-    body = form((DATA / "incoming.xml").read_text())
+    body = form((DATA_DIR / "incoming.xml").read_text())
 
     events = parse_webhook(INCOMING, body, f"{FORM}; charset=UTF-8")
 
@@ -412,10 +411,10 @@ def test_duplicate_keys_last_wins() -> None:
 
 
 def test_leading_byte_order_mark_is_ignored() -> None:
-    body = b"\xef\xbb\xbf" + (DATA / "receipt.json").read_bytes()
+    body = b"\xef\xbb\xbf" + (DATA_DIR / "receipt.json").read_bytes()
 
     assert parse_webhook(RECEIPT, body, JSON) == parse_webhook(
-        RECEIPT, (DATA / "receipt.json").read_bytes(), JSON
+        RECEIPT, (DATA_DIR / "receipt.json").read_bytes(), JSON
     )
 
 
@@ -586,7 +585,7 @@ def test_length_cap_applies_after_whitespace_and_nul_removal() -> None:
     ],
 )
 def test_json_is_accepted_under_json_like_content_types(content_type: str | None) -> None:
-    events = parse_webhook(RECEIPT, (DATA / "receipt.json").read_bytes(), content_type)
+    events = parse_webhook(RECEIPT, (DATA_DIR / "receipt.json").read_bytes(), content_type)
 
     assert statuses(events) == ["ACCEPTED"]
 
@@ -595,7 +594,7 @@ def test_json_is_accepted_under_json_like_content_types(content_type: str | None
     "content_type", ["text/html", "application/xml", "multipart/form-data; boundary=x", "json"]
 )
 def test_other_content_types_are_unsupported(content_type: str) -> None:
-    error = rejection(RECEIPT, (DATA / "receipt.json").read_bytes(), content_type)
+    error = rejection(RECEIPT, (DATA_DIR / "receipt.json").read_bytes(), content_type)
 
     assert isinstance(error, UnsupportedContentType)
     assert error.status_code == 415
@@ -615,7 +614,7 @@ def test_form_body_is_unsupported_for_click_notifications() -> None:
 
 
 def test_form_body_sent_as_json_is_malformed_json() -> None:
-    error = rejection(RECEIPT, form((DATA / "receipt.xml").read_text()), JSON)
+    error = rejection(RECEIPT, form((DATA_DIR / "receipt.xml").read_text()), JSON)
 
     assert error.status_code == 400
     assert error.message.startswith("body is not valid JSON: ")

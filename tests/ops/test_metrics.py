@@ -1,7 +1,6 @@
 """What `/metrics` reports after real traffic: registrations, Mobivate calls, status transitions
 and the opt-out outbox, on both backends."""
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -13,6 +12,7 @@ from pydantic import SecretStr
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.config import Settings
 from app.core.db import create_engine, utcnow
 from app.core.metrics import render
 from app.core.tables import OutboxMessage
@@ -20,12 +20,17 @@ from app.delivery.transitions import install_transition_counting, note_transitio
 from app.fake_mobivate import FakeMobivate
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateError
+from app.mobivate.vocabulary import WebhookKind
 from app.ops.state_metrics import render_state_metrics
-from tests.conftest import WEBHOOK_SECRET, RunningApp, start_app
-from tests.metrics_support import metric_value
-from tests.optout_support import all_settled, eventually, incoming, pushes, send_incoming
-from tests.registration_helpers import API_KEY, KINDS, registration_settings
-from tests.system.test_full_loop import ReverseProxy
+from tests.support.app import WEBHOOK_SECRET, RunningApp, start_app
+from tests.support.asgi import ReverseProxy
+from tests.support.bodies import incoming
+from tests.support.fake import fake_mobivate
+from tests.support.metrics import metric_value
+from tests.support.optouts import all_settled, pushes
+from tests.support.registration import API_KEY, KINDS, registration_settings, wait_until_done
+from tests.support.waiting import eventually
+from tests.support.webhooks import post_accepted
 
 
 class Metrics:
@@ -70,13 +75,14 @@ def scraped(
 @pytest.fixture
 async def fake() -> AsyncIterator[tuple[FakeMobivate, ReverseProxy]]:
     proxy = ReverseProxy()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=proxy)) as callbacks:
-        fake = FakeMobivate(api_key=API_KEY, callback_client=callbacks)
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=proxy)) as callbacks,
+        fake_mobivate(api_key=API_KEY, callback_client=callbacks) as fake,
+    ):
         yield fake, proxy
-        await fake.aclose()
 
 
-def traffic_settings(database_url: str, **overrides: Any) -> Any:
+def traffic_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "default_originator": "Shop",
         "outbox_poll_interval_seconds": 0.05,
@@ -92,7 +98,7 @@ async def started(
     database_url: str, fake: FakeMobivate, proxy: ReverseProxy, **overrides: Any
 ) -> AsyncIterator[RunningApp]:
     settings = traffic_settings(database_url, **overrides)
-    async for running in start_app(settings, mobivate_transport=fake.transport()):
+    async with start_app(settings, mobivate_transport=fake.transport()) as running:
         proxy.target = running.app
         yield running
 
@@ -104,7 +110,7 @@ async def test_metrics_follow_registration_sending_receipts_and_optouts(
     before = process_metrics()
     async with started(database_url, mobivate, proxy) as running:
         client = running.client
-        await asyncio.wait_for(asyncio.shield(running.runtime.registration.task), timeout=5)
+        await wait_until_done(running)
 
         metrics = await scrape(client, before)
         assert metrics.value("database_up") == 1
@@ -134,7 +140,7 @@ async def test_metrics_follow_registration_sending_receipts_and_optouts(
         assert metrics.moved("DELIVERED", "ACCEPTED") == 0
         assert metrics.delta("message_status_transitions_total") == 3
 
-        await send_incoming(client, incoming("447700900123", "STOP"))
+        await post_accepted(client, "incoming", incoming("447700900123", "STOP"))
         await eventually(lambda: all_settled(engine), what="the opt-out push")
         metrics = await scrape(client, before)
         assert metrics.calls("add_optout", "ok") == 1
@@ -142,7 +148,7 @@ async def test_metrics_follow_registration_sending_receipts_and_optouts(
         assert metrics.value("outbox_oldest_pending_age_seconds") == 0
 
         mobivate.down = True
-        await send_incoming(client, incoming("447700900124", "STOP"))
+        await post_accepted(client, "incoming", incoming("447700900124", "STOP"))
 
         attempted = scraped(client, before, lambda m: m.calls("add_optout", "unreachable") >= 1)
         await eventually(attempted, what="a refused connection to Mobivate")
@@ -269,7 +275,7 @@ async def test_every_mobivate_call_is_observed_with_its_outcome(
             on_call=lambda *call: seen.append(call),
         )
         try:
-            await client.register_webhook("receipt", "https://hooks.example/x")
+            await client.register_webhook(WebhookKind.RECEIPT, "https://hooks.example/x")
         except MobivateError:
             assert outcome != "ok"
     assert [(operation, result) for operation, result, _ in seen] == [

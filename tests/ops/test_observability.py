@@ -16,15 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.cli.serve import clear_metric_samples
-from app.config import Settings
 from app.core.logs import JsonFormatter, configure_logging, register_secret
 from app.core.tables import WebhookRequest
-from tests.cli_support import run_cli
-from tests.conftest import API_TOKEN, WEBHOOK_SECRET, make_settings, start_app
-from tests.metrics_support import metric_value
-from tests.system.test_serve import free_port, wait_until_ready
+from tests.support.app import API_TOKEN, WEBHOOK_SECRET, make_settings, start_app
+from tests.support.bodies import receipt
+from tests.support.metrics import metric_value
+from tests.support.ports import free_port
+from tests.support.service import wait_until_ready
 
-RECEIPT = {"deliveryMessageId": "9A85B95E", "status": "DELIVERED", "statusCode": 1}
+RECEIPT = receipt("9A85B95E")
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ async def test_metrics_count_requests_and_webhook_outcomes(client: httpx.AsyncCl
 
 async def test_metrics_token_protects_metrics(database_url: str) -> None:
     settings = make_settings(database_url, metrics_token="metrics-token-0123456789")
-    async for running in start_app(settings):
+    async with start_app(settings) as running:
         refused = await running.client.get("/metrics")
         assert refused.status_code == 401
         allowed = await running.client.get(
@@ -146,7 +146,7 @@ async def test_forwarded_client_address_is_taken_only_from_trusted_proxies(
     database_url: str, engine: AsyncEngine, trusted: str, expected: str
 ) -> None:
     settings = make_settings(database_url, forwarded_allow_ips=trusted or "127.0.0.1")
-    async for running in start_app(settings):
+    async with start_app(settings) as running:
         response = await running.client.post(
             f"/webhooks/{WEBHOOK_SECRET}/receipt",
             json=RECEIPT,
@@ -159,7 +159,7 @@ async def test_forwarded_client_address_is_taken_only_from_trusted_proxies(
 
 async def test_root_path_prefix_serves_and_documents_routes(database_url: str) -> None:
     settings = make_settings(database_url, root_path="/sms")
-    async for running in start_app(settings):
+    async with start_app(settings) as running:
         prefixed = await running.client.get("/sms/healthz")
         assert prefixed.status_code == 200
         stored = await running.client.post(f"/sms/webhooks/{WEBHOOK_SECRET}/receipt", json=RECEIPT)
@@ -178,7 +178,7 @@ async def test_generated_urls_follow_root_path_and_trusted_proxy_headers(
         database_url, root_path="/sms", forwarded_allow_ips=trusted or "127.0.0.1"
     )
     proxied = {"X-Forwarded-Proto": "https", "Host": "sms.example.com"}
-    async for running in start_app(settings):
+    async with start_app(settings) as running:
         created = await running.client.post(
             "/sms/api/v1/optouts", json={"msisdn": "+447700900123"}, headers=proxied
         )
@@ -189,41 +189,6 @@ async def test_generated_urls_follow_root_path_and_trusted_proxy_headers(
         assert redirected.headers["location"] == f"{scheme}://sms.example.com/sms/api/v1/receipts"
         schema = (await running.client.get("/sms/openapi.json", headers=proxied)).json()
         assert schema["servers"] == [{"url": "/sms"}]
-
-
-@pytest.mark.parametrize(
-    ("variable", "value", "message"),
-    [
-        ("DATABASE_URL", "not a url", "DATABASE_URL: is not a database URL"),
-        ("DATABASE_URL", "", "DATABASE_URL: is not a database URL"),
-        ("MOBIVATE_BASE_URL", "", "MOBIVATE_BASE_URL: must be an absolute http(s) URL"),
-        ("DATABASE_URL", "mysql://h/db", "driver 'mysql' is not supported"),
-        ("WEBHOOK_SECRET", "changeme", "WEBHOOK_SECRET looks like a placeholder"),
-        ("PUBLIC_BASE_URL", "http://sms.example.com", "PUBLIC_BASE_URL must use https://"),
-        ("LOG_LEVEL", "loud", "LOG_LEVEL:"),
-    ],
-)
-async def test_configuration_errors_are_one_clear_line_each(
-    variable: str, value: str, message: str, tmp_path: Path
-) -> None:
-    env = {key: val for key, val in os.environ.items() if key not in {"DATABASE_URL"}}
-    env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db", variable: value})
-    code, _, err = await run_cli(env, "migrate")
-    assert code == 2
-    assert message in err
-    assert "Traceback" not in err
-
-
-def test_empty_variables_mean_the_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """As compose passes `${VAR:-}` for a variable the operator left unset."""
-    monkeypatch.chdir(tmp_path)  # no .env file
-    meaningful_when_empty = {"DATABASE_URL", "MOBIVATE_BASE_URL", "FORWARDED_ALLOW_IPS"}
-    for name in {name.upper() for name in Settings.model_fields} - meaningful_when_empty:
-        monkeypatch.setenv(name, "")
-
-    settings = Settings()
-
-    assert settings == Settings.model_construct()
 
 
 def workers_env(tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -8,14 +8,10 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.optouts.registry import OptoutChange, is_opted_out, record_changes
-from tests.optout_support import (
-    all_settled,
-    app_with,
-    eventually,
-    fake_mobivate,
-    optout_calls,
-    optout_settings,
-)
+from tests.support.app import start_app
+from tests.support.fake import fake_mobivate, optout_calls
+from tests.support.optouts import all_settled, optout_settings
+from tests.support.waiting import eventually
 
 NUMBER = "447700900123"
 
@@ -25,7 +21,10 @@ def encode_cursor(value: object) -> str:
 
 
 async def test_unknown_number_is_404_and_a_malformed_one_422(database_url: str) -> None:
-    async with fake_mobivate() as fake, app_with(optout_settings(database_url), fake) as running:
+    async with (
+        fake_mobivate() as fake,
+        start_app(optout_settings(database_url), mobivate_transport=fake.transport()) as running,
+    ):
         unknown = await running.client.get(f"/api/v1/optouts/{NUMBER}")
         national = await running.client.get("/api/v1/optouts/07700900123")
         letters = await running.client.get("/api/v1/optouts/call-me")
@@ -40,7 +39,10 @@ async def test_unknown_number_is_404_and_a_malformed_one_422(database_url: str) 
 async def test_operator_opt_out_is_recorded_and_pushed(
     database_url: str, engine: AsyncEngine
 ) -> None:
-    async with fake_mobivate() as fake, app_with(optout_settings(database_url), fake) as running:
+    async with (
+        fake_mobivate() as fake,
+        start_app(optout_settings(database_url), mobivate_transport=fake.transport()) as running,
+    ):
         response = await running.client.post(
             "/api/v1/optouts",
             json={"msisdn": "+44 7700 900123", "reason": "asked by phone", "source": "operator"},
@@ -65,14 +67,20 @@ async def test_operator_opt_out_is_recorded_and_pushed(
 
 
 async def test_opt_out_through_the_api_defaults_to_source_api(database_url: str) -> None:
-    async with fake_mobivate() as fake, app_with(optout_settings(database_url), fake) as running:
+    async with (
+        fake_mobivate() as fake,
+        start_app(optout_settings(database_url), mobivate_transport=fake.transport()) as running,
+    ):
         response = await running.client.post("/api/v1/optouts", json={"msisdn": NUMBER})
     assert response.json()["state"]["source"] == "api"
     assert response.json()["state"]["reason"] is None
 
 
 async def test_opt_out_with_a_bad_body_is_422_naming_the_problem(database_url: str) -> None:
-    async with fake_mobivate() as fake, app_with(optout_settings(database_url), fake) as running:
+    async with (
+        fake_mobivate() as fake,
+        start_app(optout_settings(database_url), mobivate_transport=fake.transport()) as running,
+    ):
         bad_number = await running.client.post("/api/v1/optouts", json={"msisdn": "12"})
         missing = await running.client.post("/api/v1/optouts", json={"reason": "x"})
         bad_source = await running.client.post(
@@ -88,7 +96,10 @@ async def test_opt_out_with_a_bad_body_is_422_naming_the_problem(database_url: s
 async def test_delete_opts_a_number_back_in_and_removes_it_at_mobivate(
     database_url: str, engine: AsyncEngine
 ) -> None:
-    async with fake_mobivate() as fake, app_with(optout_settings(database_url), fake) as running:
+    async with (
+        fake_mobivate() as fake,
+        start_app(optout_settings(database_url), mobivate_transport=fake.transport()) as running,
+    ):
         await running.client.post("/api/v1/optouts", json={"msisdn": NUMBER})
         response = await running.client.delete(
             f"/api/v1/optouts/+{NUMBER}", params={"reason": "customer called", "source": "operator"}
@@ -111,7 +122,10 @@ async def test_delete_opts_a_number_back_in_and_removes_it_at_mobivate(
 
 
 async def test_delete_of_an_unknown_or_malformed_number(database_url: str) -> None:
-    async with fake_mobivate() as fake, app_with(optout_settings(database_url), fake) as running:
+    async with (
+        fake_mobivate() as fake,
+        start_app(optout_settings(database_url), mobivate_transport=fake.transport()) as running,
+    ):
         unknown = await running.client.delete(f"/api/v1/optouts/{NUMBER}")
         malformed = await running.client.delete("/api/v1/optouts/0770")
     assert unknown.status_code == 404
@@ -137,7 +151,10 @@ async def test_list_pages_through_opted_out_numbers_newest_first(
             # Opted back in: not listed.
             + [OptoutChange(numbers[3], "opt_in", "operator", start + timedelta(hours=1))],
         )
-    async with fake_mobivate() as fake, app_with(optout_settings(database_url), fake) as running:
+    async with (
+        fake_mobivate() as fake,
+        start_app(optout_settings(database_url), mobivate_transport=fake.transport()) as running,
+    ):
         seen: list[str] = []
         cursor = None
         pages = 0
@@ -171,7 +188,10 @@ async def test_list_pages_through_opted_out_numbers_newest_first(
 
 
 async def test_push_list_filters_by_state_and_pages(database_url: str, engine: AsyncEngine) -> None:
-    async with fake_mobivate() as fake, app_with(optout_settings(database_url), fake) as running:
+    async with (
+        fake_mobivate() as fake,
+        start_app(optout_settings(database_url), mobivate_transport=fake.transport()) as running,
+    ):
         fake.fail_next(2, 400)
         for index in range(5):
             await running.client.post("/api/v1/optouts", json={"msisdn": f"44770090000{index}"})
@@ -193,7 +213,10 @@ async def test_push_list_filters_by_state_and_pages(database_url: str, engine: A
 
 
 async def test_the_api_needs_a_token(database_url: str) -> None:
-    async with fake_mobivate() as fake, app_with(optout_settings(database_url), fake) as running:
+    async with (
+        fake_mobivate() as fake,
+        start_app(optout_settings(database_url), mobivate_transport=fake.transport()) as running,
+    ):
         transport = httpx.ASGITransport(app=running.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as anonymous:
             response = await anonymous.get("/api/v1/optouts")

@@ -6,18 +6,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.tables import IncomingMessage, OptoutEvent
-from tests.conftest import count_rows
-from tests.optout_support import (
-    all_settled,
-    app_with,
-    eventually,
-    fake_mobivate,
-    incoming,
-    optout_calls,
-    optout_settings,
-    pushes,
-    send_incoming,
-)
+from tests.support.app import start_app
+from tests.support.bodies import incoming
+from tests.support.fake import fake_mobivate, optout_calls
+from tests.support.optouts import all_settled, optout_settings, pushes
+from tests.support.rows import count_rows
+from tests.support.waiting import eventually
+from tests.support.webhooks import post_accepted
 
 NUMBER = "447700900123"
 
@@ -27,9 +22,12 @@ async def test_stop_opts_out_and_reaches_mobivate_without_waiting_for_a_poll(
 ) -> None:
     # A poll interval far longer than the test: only the wake-up after the commit can deliver.
     settings = optout_settings(database_url, outbox_poll_interval_seconds=60)
-    async with fake_mobivate() as fake, app_with(settings, fake) as running:
+    async with (
+        fake_mobivate() as fake,
+        start_app(settings, mobivate_transport=fake.transport()) as running,
+    ):
         await running.client.get("/healthz")
-        await send_incoming(running.client, incoming("+44 7700 900123", "Stop"))
+        await post_accepted(running.client, "incoming", incoming("+44 7700 900123", "Stop"))
 
         async def delivered() -> bool:
             if NUMBER not in fake.optouts:
@@ -61,9 +59,12 @@ async def test_stop_opts_out_and_reaches_mobivate_without_waiting_for_a_poll(
 
 async def test_start_opts_back_in_and_deletes_at_mobivate(database_url: str) -> None:
     settings = optout_settings(database_url)
-    async with fake_mobivate() as fake, app_with(settings, fake) as running:
-        await send_incoming(running.client, incoming(NUMBER, "STOP"))
-        await send_incoming(running.client, incoming(NUMBER, "start please"))
+    async with (
+        fake_mobivate() as fake,
+        start_app(settings, mobivate_transport=fake.transport()) as running,
+    ):
+        await post_accepted(running.client, "incoming", incoming(NUMBER, "STOP"))
+        await post_accepted(running.client, "incoming", incoming(NUMBER, "start please"))
 
         async def both_delivered() -> bool:
             if len(optout_calls(fake)) < 2:
@@ -88,9 +89,12 @@ async def test_redelivered_stop_makes_one_history_entry_and_one_push(
 ) -> None:
     settings = optout_settings(database_url)
     payload = incoming(NUMBER, "STOP")
-    async with fake_mobivate() as fake, app_with(settings, fake) as running:
-        first = await send_incoming(running.client, payload)
-        second = await send_incoming(running.client, payload)
+    async with (
+        fake_mobivate() as fake,
+        start_app(settings, mobivate_transport=fake.transport()) as running,
+    ):
+        first = await post_accepted(running.client, "incoming", payload)
+        second = await post_accepted(running.client, "incoming", payload)
 
         async def delivered() -> bool:
             return [p.state for p in await pushes(engine)] == ["delivered"]
@@ -106,8 +110,11 @@ async def test_help_is_recorded_without_changing_the_state(
     database_url: str, engine: AsyncEngine
 ) -> None:
     settings = optout_settings(database_url)
-    async with fake_mobivate() as fake, app_with(settings, fake) as running:
-        await send_incoming(running.client, incoming(NUMBER, "help"))
+    async with (
+        fake_mobivate() as fake,
+        start_app(settings, mobivate_transport=fake.transport()) as running,
+    ):
+        await post_accepted(running.client, "incoming", incoming(NUMBER, "help"))
         body = (await running.client.get(f"/api/v1/optouts/{NUMBER}")).json()
         listed = (await running.client.get("/api/v1/optouts")).json()
     assert body["opted_out"] is False
@@ -123,9 +130,12 @@ async def test_messages_that_only_contain_a_keyword_record_nothing(
     database_url: str, engine: AsyncEngine
 ) -> None:
     settings = optout_settings(database_url)
-    async with fake_mobivate() as fake, app_with(settings, fake) as running:
+    async with (
+        fake_mobivate() as fake,
+        start_app(settings, mobivate_transport=fake.transport()) as running,
+    ):
         for body in ("Don't stop", "stopwatch", "Stop by the shop on Friday to collect it"):
-            await send_incoming(running.client, incoming(NUMBER, body))
+            await post_accepted(running.client, "incoming", incoming(NUMBER, body))
         missing = await running.client.get(f"/api/v1/optouts/{NUMBER}")
     assert missing.status_code == 404
     assert await count_rows(engine, IncomingMessage) == 3
@@ -138,11 +148,14 @@ async def test_configured_keywords_replace_the_defaults(
     settings = optout_settings(
         database_url, optout_keywords="ARRET, STOPP", optin_keywords="", help_keywords="AIDE"
     )
-    async with fake_mobivate() as fake, app_with(settings, fake) as running:
-        await send_incoming(running.client, incoming("447700900001", "arret!"))
-        await send_incoming(running.client, incoming("447700900002", "STOP"))
-        await send_incoming(running.client, incoming("447700900003", "Aide"))
-        await send_incoming(running.client, incoming("447700900004", "START"))
+    async with (
+        fake_mobivate() as fake,
+        start_app(settings, mobivate_transport=fake.transport()) as running,
+    ):
+        await post_accepted(running.client, "incoming", incoming("447700900001", "arret!"))
+        await post_accepted(running.client, "incoming", incoming("447700900002", "STOP"))
+        await post_accepted(running.client, "incoming", incoming("447700900003", "Aide"))
+        await post_accepted(running.client, "incoming", incoming("447700900004", "START"))
     async with engine.connect() as conn:
         events = (
             await conn.execute(
@@ -164,11 +177,14 @@ async def test_a_late_stop_does_not_undo_a_newer_start(
 ) -> None:
     settings = optout_settings(database_url)
     now = datetime.now(UTC).replace(microsecond=0)
-    async with fake_mobivate() as fake, app_with(settings, fake) as running:
-        await send_incoming(running.client, incoming(NUMBER, "START", created=now))
+    async with (
+        fake_mobivate() as fake,
+        start_app(settings, mobivate_transport=fake.transport()) as running,
+    ):
+        await post_accepted(running.client, "incoming", incoming(NUMBER, "START", created=now))
         # Mobivate delivers an earlier STOP only now.
-        await send_incoming(
-            running.client, incoming(NUMBER, "STOP", created=now - timedelta(minutes=5))
+        await post_accepted(
+            running.client, "incoming", incoming(NUMBER, "STOP", created=now - timedelta(minutes=5))
         )
         await eventually(lambda: all_settled(engine), what="pushes to settle")
         body = (await running.client.get(f"/api/v1/optouts/{NUMBER}")).json()
@@ -191,8 +207,11 @@ async def test_one_request_with_several_messages_applies_the_newest_per_number(
         incoming(NUMBER, "START", created=now - timedelta(seconds=1)),
         incoming("447700900999", "UNSUBSCRIBE", created=now),
     ]
-    async with fake_mobivate() as fake, app_with(settings, fake) as running:
-        response = await send_incoming(running.client, batch)
+    async with (
+        fake_mobivate() as fake,
+        start_app(settings, mobivate_transport=fake.transport()) as running,
+    ):
+        response = await post_accepted(running.client, "incoming", batch)
         await eventually(lambda: all_settled(engine), what="pushes to settle")
         first = (await running.client.get(f"/api/v1/optouts/{NUMBER}")).json()
         second = (await running.client.get("/api/v1/optouts/447700900999")).json()

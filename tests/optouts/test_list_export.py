@@ -2,18 +2,10 @@
 
 import csv
 import io
-from collections.abc import AsyncIterator
 
-import pytest
-
-from tests.api_support import at, post_incoming, start_harness
-from tests.sending_support import Harness
-
-
-@pytest.fixture
-async def harness(database_url: str) -> AsyncIterator[Harness]:
-    async for harness in start_harness(database_url):
-        yield harness
+from tests.support.bodies import at
+from tests.support.harness import Harness
+from tests.support.webhooks import post_incoming
 
 
 async def test_window_and_csv(harness: Harness) -> None:

@@ -8,17 +8,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.db import utcnow
 from app.core.tables import OutboxMessage
-from tests.optout_support import (
-    all_settled,
-    app_with,
-    eventually,
-    fake_mobivate,
-    incoming,
-    optout_calls,
-    optout_settings,
-    pushes,
-    send_incoming,
-)
+from tests.support.app import start_app
+from tests.support.bodies import incoming
+from tests.support.fake import fake_mobivate, optout_calls
+from tests.support.optouts import all_settled, optout_settings, pushes
+from tests.support.waiting import eventually
+from tests.support.webhooks import post_accepted
 
 NUMBER = "447700900123"
 
@@ -27,9 +22,12 @@ async def test_push_is_retried_until_mobivate_is_back(
     database_url: str, engine: AsyncEngine
 ) -> None:
     settings = optout_settings(database_url)
-    async with fake_mobivate() as fake, app_with(settings, fake) as running:
+    async with (
+        fake_mobivate() as fake,
+        start_app(settings, mobivate_transport=fake.transport()) as running,
+    ):
         fake.down = True
-        await send_incoming(running.client, incoming(NUMBER, "STOP"))
+        await post_accepted(running.client, "incoming", incoming(NUMBER, "STOP"))
 
         async def failed_twice() -> bool:
             return [p.attempts >= 2 for p in await pushes(engine)] == [True]
@@ -53,8 +51,8 @@ async def test_pending_push_is_delivered_after_a_restart(
     settings = optout_settings(database_url)
     async with fake_mobivate() as fake:
         fake.down = True
-        async with app_with(settings, fake) as first:
-            await send_incoming(first.client, incoming(NUMBER, "STOP"))
+        async with start_app(settings, mobivate_transport=fake.transport()) as first:
+            await post_accepted(first.client, "incoming", incoming(NUMBER, "STOP"))
 
             async def attempted() -> bool:
                 return [p.attempts >= 1 for p in await pushes(engine)] == [True]
@@ -62,7 +60,7 @@ async def test_pending_push_is_delivered_after_a_restart(
             await eventually(attempted, what="a failed attempt")
         [stranded] = await pushes(engine)
         fake.down = False
-        async with app_with(settings, fake):
+        async with start_app(settings, mobivate_transport=fake.transport()):
             await eventually(lambda: all_settled(engine), what="delivery after the restart")
         [push] = await pushes(engine)
     assert stranded.state == "pending"
@@ -74,14 +72,17 @@ async def test_refused_push_stops_retrying_and_is_visible(
     database_url: str, engine: AsyncEngine
 ) -> None:
     settings = optout_settings(database_url)
-    async with fake_mobivate() as fake, app_with(settings, fake) as running:
+    async with (
+        fake_mobivate() as fake,
+        start_app(settings, mobivate_transport=fake.transport()) as running,
+    ):
         fake.fail_next(1, 400)
-        await send_incoming(running.client, incoming(NUMBER, "STOP"))
+        await post_accepted(running.client, "incoming", incoming(NUMBER, "STOP"))
         await eventually(lambda: all_settled(engine), what="the refusal")
         detail = (await running.client.get(f"/api/v1/optouts/{NUMBER}")).json()
         failed = (await running.client.get("/api/v1/optout-pushes?state=failed")).json()
         # A later change for the same number is not held back by the failed push.
-        await send_incoming(running.client, incoming(NUMBER, "START"))
+        await post_accepted(running.client, "incoming", incoming(NUMBER, "START"))
 
         async def both_settled() -> bool:
             rows = await pushes(engine)
@@ -104,14 +105,17 @@ async def test_stop_then_start_reach_mobivate_in_that_order(
     database_url: str, engine: AsyncEngine
 ) -> None:
     settings = optout_settings(database_url)
-    async with fake_mobivate() as fake, app_with(settings, fake) as running:
+    async with (
+        fake_mobivate() as fake,
+        start_app(settings, mobivate_transport=fake.transport()) as running,
+    ):
         fake.down = True
-        await send_incoming(running.client, incoming(NUMBER, "STOP"))
-        await send_incoming(running.client, incoming(NUMBER, "START"))
-        await send_incoming(running.client, incoming(NUMBER, "STOP"))
+        await post_accepted(running.client, "incoming", incoming(NUMBER, "STOP"))
+        await post_accepted(running.client, "incoming", incoming(NUMBER, "START"))
+        await post_accepted(running.client, "incoming", incoming(NUMBER, "STOP"))
 
         async def retried() -> bool:
-            return (await pushes(engine))[0].attempts >= 3
+            return bool((await pushes(engine))[0].attempts >= 3)
 
         await eventually(retried, what="retries of the first push")
         # While the first push backs off, the later ones for the number have not been tried.
@@ -129,8 +133,8 @@ async def test_two_workers_never_send_one_push_twice(
     numbers = [f"4477009{index:05d}" for index in range(60)]
     async with (
         fake_mobivate() as fake,
-        app_with(settings, fake) as first,
-        app_with(settings, fake) as second,
+        start_app(settings, mobivate_transport=fake.transport()) as first,
+        start_app(settings, mobivate_transport=fake.transport()) as second,
     ):
         fake.down = True
         for index, number in enumerate(numbers):
@@ -151,15 +155,15 @@ async def test_api_key_refusal_keeps_the_push_for_a_fixed_key(
 ) -> None:
     wrong = optout_settings(database_url, mobivate_api_key="not-the-key")
     async with fake_mobivate() as fake:
-        async with app_with(wrong, fake) as running:
-            await send_incoming(running.client, incoming(NUMBER, "STOP"))
+        async with start_app(wrong, mobivate_transport=fake.transport()) as running:
+            await post_accepted(running.client, "incoming", incoming(NUMBER, "STOP"))
 
             async def refused() -> bool:
                 return [p.mobivate_status for p in await pushes(engine)] == [401]
 
             await eventually(refused, what="the key refusal")
         [waiting] = await pushes(engine)
-        async with app_with(optout_settings(database_url), fake):
+        async with start_app(optout_settings(database_url), mobivate_transport=fake.transport()):
             # The refusal waits the longest backoff (50 ms in these settings).
             await eventually(lambda: all_settled(engine), what="delivery with the right key")
         [push] = await pushes(engine)
@@ -174,15 +178,15 @@ async def test_a_push_whose_worker_died_is_retried_after_its_lease(
     settings = optout_settings(database_url)
     async with fake_mobivate() as fake:
         fake.down = True
-        async with app_with(settings, fake) as running:
-            await send_incoming(running.client, incoming(NUMBER, "STOP"))
+        async with start_app(settings, mobivate_transport=fake.transport()) as running:
+            await post_accepted(running.client, "incoming", incoming(NUMBER, "STOP"))
         # As if a worker had claimed it and died: nobody may touch it until the lease ends.
         async with engine.begin() as conn:
             await conn.execute(
                 update(OutboxMessage).values(claimed_until=utcnow() + timedelta(seconds=0.5))
             )
         fake.down = False
-        async with app_with(settings, fake) as running:
+        async with start_app(settings, mobivate_transport=fake.transport()) as running:
             await running.client.get("/healthz")
             assert [p.state for p in await pushes(engine)] == ["pending"]
             assert optout_calls(fake) == []
@@ -194,8 +198,11 @@ async def test_without_an_api_key_changes_are_recorded_and_pushes_wait(
     database_url: str, engine: AsyncEngine
 ) -> None:
     settings = optout_settings(database_url, mobivate_api_key=None)
-    async with fake_mobivate() as fake, app_with(settings, fake) as running:
-        await send_incoming(running.client, incoming(NUMBER, "STOP"))
+    async with (
+        fake_mobivate() as fake,
+        start_app(settings, mobivate_transport=fake.transport()) as running,
+    ):
+        await post_accepted(running.client, "incoming", incoming(NUMBER, "STOP"))
         body = (await running.client.get(f"/api/v1/optouts/{NUMBER}")).json()
     assert body["opted_out"] is True
     assert [(p["state"], p["attempts"]) for p in body["pushes"]] == [("pending", 0)]

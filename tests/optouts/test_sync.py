@@ -1,9 +1,7 @@
 """Importing Mobivate's opt-out list: paging, idempotence, and the newest-event rule."""
 
-import asyncio
 import io
 import os
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -19,18 +17,14 @@ from app.fake_mobivate import FakeMobivate
 from app.mobivate.client import MobivateClient
 from app.optouts.registry import OptoutChange, record_changes
 from app.optouts.sync import import_optouts
-from tests.conftest import count_rows
-from tests.optout_support import (
-    FAKE_API_KEY,
-    all_settled,
-    app_with,
-    eventually,
-    fake_mobivate,
-    incoming,
-    optout_settings,
-    pushes,
-    send_incoming,
-)
+from tests.support.app import start_app
+from tests.support.bodies import incoming
+from tests.support.cli import run_cli
+from tests.support.fake import FAKE_API_KEY, fake_mobivate
+from tests.support.optouts import all_settled, optout_settings, pushes
+from tests.support.rows import count_rows
+from tests.support.waiting import eventually
+from tests.support.webhooks import post_accepted
 
 NUMBER = "447700900123"
 DAY = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -158,12 +152,14 @@ async def test_own_pushes_and_changes_in_flight_are_not_imported(
     database_url: str, engine: AsyncEngine, fake: FakeMobivate, mobivate: MobivateClient
 ) -> None:
     in_flight = "447700900009"
-    async with app_with(optout_settings(database_url), fake) as running:
+    async with start_app(
+        optout_settings(database_url), mobivate_transport=fake.transport()
+    ) as running:
         # STOP reaches Mobivate, then START cannot be pushed: Mobivate refuses the delete.
-        await send_incoming(running.client, incoming(NUMBER, "STOP"))
+        await post_accepted(running.client, "incoming", incoming(NUMBER, "STOP"))
         await eventually(lambda: all_settled(engine), what="the opt-out push")
         fake.fail_next(1, 400)
-        await send_incoming(running.client, incoming(NUMBER, "START"))
+        await post_accepted(running.client, "incoming", incoming(NUMBER, "START"))
         await eventually(lambda: all_settled(engine), what="the refused delete")
         # Another number opts in locally while Mobivate is unreachable.
         fake.add_optout(in_flight, created=datetime.now(UTC) - timedelta(hours=1))
@@ -188,7 +184,7 @@ async def test_periodic_sync_imports_at_start_and_keeps_a_watermark(
     fake.add_optout(NUMBER, note="MO", created=datetime.now(UTC) - timedelta(hours=2))
     fake.add_optout("447700900001", created=datetime.now(UTC) - timedelta(days=3))  # too old
     settings = optout_settings(database_url, optout_sync_interval_minutes=0.001)
-    async with app_with(settings, fake):
+    async with start_app(settings, mobivate_transport=fake.transport()):
 
         async def imported() -> bool:
             return await state(engine, NUMBER) == (True, "imported")
@@ -266,17 +262,6 @@ async def test_sync_command_exit_codes(database_url: str, fake: FakeMobivate) ->
 
 async def test_sync_command_rejects_a_malformed_date(database_url: str) -> None:
     env = {**os.environ, "DATABASE_URL": database_url}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app.cli",
-        "sync-optouts",
-        "--since",
-        "2026-13-01",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await process.communicate()
-    assert process.returncode == 2
-    assert "'2026-13-01' is not a date: use YYYY-MM-DD" in err.decode()
+    code, _, err = await run_cli(env, "sync-optouts", "--since", "2026-13-01")
+    assert code == 2
+    assert "'2026-13-01' is not a date: use YYYY-MM-DD" in err

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from datetime import timedelta
 
 import pytest
@@ -12,31 +13,27 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.core.db import utcnow
 from app.core.tables import WebhookRegistration
 from app.fake_mobivate import FakeMobivate
-from tests.conftest import WEBHOOK_SECRET, RunningApp, start_app
-from tests.registration_helpers import (
+from tests.support.app import WEBHOOK_SECRET, start_app
+from tests.support.fake import fake_mobivate
+from tests.support.registration import (
     API_KEY,
     KINDS,
     SlowTransport,
     all_in,
-    eventually,
     expected_url,
     registration_calls,
     registration_settings,
+    registration_task,
     states,
+    wait_until_done,
 )
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeMobivate]:
-    fake = FakeMobivate(api_key=API_KEY)
-    yield fake
-    await fake.aclose()
-
-
-async def wait_until_done(running: RunningApp) -> None:
-    task = running.runtime.registration.task
-    assert task is not None
-    await asyncio.wait_for(asyncio.shield(task), timeout=5)
+    async with fake_mobivate(api_key=API_KEY) as fake:
+        yield fake
 
 
 async def test_startup_registers_the_three_urls_with_the_bearer_key(
@@ -44,7 +41,7 @@ async def test_startup_registers_the_three_urls_with_the_bearer_key(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     settings = registration_settings(database_url)
-    async for running in start_app(settings, mobivate_transport=fake.transport()):
+    async with start_app(settings, mobivate_transport=fake.transport()) as running:
         await wait_until_done(running)
         calls = registration_calls(fake)
         assert [(c.path, c.json) for c in calls] == [
@@ -81,7 +78,7 @@ async def test_startup_registers_the_three_urls_with_the_bearer_key(
 
 async def test_registrations_need_an_api_token(database_url: str, fake: FakeMobivate) -> None:
     settings = registration_settings(database_url)
-    async for running in start_app(settings, mobivate_transport=fake.transport()):
+    async with start_app(settings, mobivate_transport=fake.transport()) as running:
         response = await running.client.get(
             "/api/v1/registrations", headers={"Authorization": "Bearer wrong"}
         )
@@ -93,7 +90,7 @@ async def test_registration_is_retried_until_mobivate_recovers(
 ) -> None:
     fake.fail_next(2, status=500)
     settings = registration_settings(database_url)
-    async for running in start_app(settings, mobivate_transport=fake.transport()):
+    async with start_app(settings, mobivate_transport=fake.transport()) as running:
         await wait_until_done(running)
         assert [c.path for c in registration_calls(fake)] == [
             "/webhooks/receipt",  # 500
@@ -121,8 +118,8 @@ async def test_failed_attempt_is_recorded_with_mobivate_status_and_next_attempt(
         registration_backoff_initial_seconds=5,
         registration_backoff_max_seconds=5,
     )
-    async for running in start_app(settings, mobivate_transport=fake.transport()):
-        await eventually(all_in("failed", running.client))
+    async with start_app(settings, mobivate_transport=fake.transport()) as running:
+        await eventually(all_in("failed", running.client), within=5, what="failed registrations")
         body = (await running.client.get("/api/v1/registrations")).json()
         for item in body["registrations"]:
             assert item["attempts"] == 1
@@ -141,8 +138,8 @@ async def test_refused_url_is_recorded_with_mobivate_message_and_logged_as_error
     settings = registration_settings(
         database_url, registration_backoff_initial_seconds=5, registration_backoff_max_seconds=5
     )
-    async for running in start_app(settings, mobivate_transport=fake.transport()):
-        await eventually(all_in("failed", running.client))
+    async with start_app(settings, mobivate_transport=fake.transport()) as running:
+        await eventually(all_in("failed", running.client), within=5, what="failed registrations")
         body = (await running.client.get("/api/v1/registrations")).json()
         for item in body["registrations"]:
             assert (item["last_status_code"], item["mobivate_message"]) == (400, "Bad Request")
@@ -156,14 +153,18 @@ async def test_refused_url_is_recorded_with_mobivate_message_and_logged_as_error
 async def test_refused_key_is_recorded_once_and_not_hammered(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fake = FakeMobivate(api_key="the-right-key")
     settings = registration_settings(
         database_url,
         registration_backoff_initial_seconds=0.01,
         registration_backoff_max_seconds=0.3,
     )
-    async for running in start_app(settings, mobivate_transport=fake.transport()):
-        await eventually(all_in("unauthorized", running.client))
+    async with (
+        fake_mobivate(api_key="the-right-key") as fake,
+        start_app(settings, mobivate_transport=fake.transport()) as running,
+    ):
+        await eventually(
+            all_in("unauthorized", running.client), within=5, what="unauthorized registrations"
+        )
         await asyncio.sleep(0.7)
         body = (await running.client.get("/api/v1/registrations")).json()
         ready = (await running.client.get("/readyz")).json()
@@ -206,7 +207,7 @@ async def test_no_registration_when_a_setting_is_missing(
 ) -> None:
     caplog.set_level(logging.INFO)
     settings = registration_settings(database_url, **overrides)
-    async for running in start_app(settings, mobivate_transport=fake.transport()):
+    async with start_app(settings, mobivate_transport=fake.transport()) as running:
         assert running.runtime.registration is None
         body = (await running.client.get("/api/v1/registrations")).json()
         ready = (await running.client.get("/readyz")).json()
@@ -229,18 +230,15 @@ async def test_instances_starting_together_register_each_kind_once(
     settings = registration_settings(database_url)
     # Each call takes 50 ms, so the instances overlap while a registration is in flight.
     transport = SlowTransport(fake.transport(), delay=0.05)
-    starts = [start_app(settings, mobivate_transport=transport) for _ in range(4)]
-    instances = await asyncio.gather(*(anext(start) for start in starts))
-    try:
-        tasks = [running.runtime.registration.task for running in instances]
+    async with AsyncExitStack() as stack:
+        starts = [start_app(settings, mobivate_transport=transport) for _ in range(4)]
+        instances = await asyncio.gather(*(stack.enter_async_context(start) for start in starts))
+        tasks = [registration_task(running) for running in instances]
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
         for kind in KINDS:
             assert len(registration_calls(fake, kind)) == 1, kind
         for running in instances:
             assert set((await states(running.client)).values()) == {"registered"}
-    finally:
-        for start in starts:
-            await start.aclose()
 
 
 async def test_restart_within_the_fresh_window_does_not_register_again(
@@ -249,7 +247,7 @@ async def test_restart_within_the_fresh_window_does_not_register_again(
     caplog.set_level(logging.INFO)
     settings = registration_settings(database_url)
     for _ in range(2):
-        async for running in start_app(settings, mobivate_transport=fake.transport()):
+        async with start_app(settings, mobivate_transport=fake.transport()) as running:
             await wait_until_done(running)
     assert len(registration_calls(fake)) == 3
     assert "the click webhook is already registered" in caplog.text
@@ -259,17 +257,17 @@ async def test_restart_registers_again_after_the_fresh_window_or_with_a_new_url(
     database_url: str, fake: FakeMobivate, engine: AsyncEngine
 ) -> None:
     settings = registration_settings(database_url)
-    async for running in start_app(settings, mobivate_transport=fake.transport()):
+    async with start_app(settings, mobivate_transport=fake.transport()) as running:
         await wait_until_done(running)
     async with engine.begin() as conn:
         long_ago = utcnow() - timedelta(seconds=settings.registration_fresh_seconds + 1)
         await conn.execute(update(WebhookRegistration).values(last_success_at=long_ago))
-    async for running in start_app(settings, mobivate_transport=fake.transport()):
+    async with start_app(settings, mobivate_transport=fake.transport()) as running:
         await wait_until_done(running)
     assert len(registration_calls(fake)) == 6
 
     moved = registration_settings(database_url, public_base_url="https://new.example/")
-    async for running in start_app(moved, mobivate_transport=fake.transport()):
+    async with start_app(moved, mobivate_transport=fake.transport()) as running:
         await wait_until_done(running)
         body = (await running.client.get("/api/v1/registrations")).json()
     assert len(registration_calls(fake)) == 9
@@ -285,11 +283,13 @@ async def test_restart_after_a_refused_key_tries_at_once(
         mobivate_api_key="an-old-revoked-key",
         registration_backoff_max_seconds=60,
     )
-    async for running in start_app(wrong, mobivate_transport=fake.transport()):
-        await eventually(all_in("unauthorized", running.client))
+    async with start_app(wrong, mobivate_transport=fake.transport()) as running:
+        await eventually(
+            all_in("unauthorized", running.client), within=5, what="unauthorized registrations"
+        )
     # The corrected key comes with a restart, which does not wait out the 60 s backoff.
     fixed = registration_settings(database_url, registration_backoff_max_seconds=60)
-    async for running in start_app(fixed, mobivate_transport=fake.transport()):
+    async with start_app(fixed, mobivate_transport=fake.transport()) as running:
         await wait_until_done(running)
         assert set((await states(running.client)).values()) == {"registered"}
 
@@ -297,19 +297,19 @@ async def test_restart_after_a_refused_key_tries_at_once(
 async def test_a_new_api_key_registers_again_within_the_fresh_window(
     database_url: str, fake: FakeMobivate
 ) -> None:
-    async for running in start_app(
+    async with start_app(
         registration_settings(database_url), mobivate_transport=fake.transport()
-    ):
+    ) as running:
         await wait_until_done(running)
     fake.api_key = "key-of-another-account"
     other = registration_settings(database_url, mobivate_api_key="key-of-another-account")
 
     passive = other.model_copy(update={"register_webhooks": False})
-    async for running in start_app(passive, mobivate_transport=fake.transport()):
+    async with start_app(passive, mobivate_transport=fake.transport()) as running:
         body = (await running.client.get("/api/v1/registrations")).json()
     assert {(i["state"], i["current"]) for i in body["registrations"]} == {("registered", False)}
 
-    async for running in start_app(other, mobivate_transport=fake.transport()):
+    async with start_app(other, mobivate_transport=fake.transport()) as running:
         await wait_until_done(running)
         body = (await running.client.get("/api/v1/registrations")).json()
     calls = registration_calls(fake)

@@ -2,39 +2,21 @@
 
 import io
 import logging
-from collections.abc import Iterator
 
-import pytest
-
-from app.core.logs import configure_logging
-from app.fake_mobivate import FakeMobivate
-from tests.conftest import start_app
-from tests.registration_helpers import API_KEY, all_in, eventually, registration_settings
-
-
-@pytest.fixture
-def app_logs() -> Iterator[io.StringIO]:
-    """What the service's own log handler (JSON, DEBUG) writes, every logger included."""
-    root = logging.getLogger()
-    handlers, level, factory = root.handlers[:], root.level, logging.getLogRecordFactory()
-    configure_logging("DEBUG", "json")
-    written = io.StringIO()
-    handler = root.handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(written)
-    yield written
-    logging.setLogRecordFactory(factory)
-    root.handlers[:] = handlers
-    root.setLevel(level)
+from tests.support.app import start_app
+from tests.support.fake import fake_mobivate
+from tests.support.registration import API_KEY, all_in, registration_settings
+from tests.support.waiting import eventually
 
 
 async def test_api_key_never_reaches_the_logs(database_url: str, app_logs: io.StringIO) -> None:
-    accepted = FakeMobivate(api_key=API_KEY)
-    refused = FakeMobivate(api_key="another-key-entirely")
-    for fake, state in ((accepted, "registered"), (refused, "unauthorized")):
+    for key, state in ((API_KEY, "registered"), ("another-key-entirely", "unauthorized")):
         settings = registration_settings(database_url, registration_fresh_seconds=0)
-        async for running in start_app(settings, mobivate_transport=fake.transport()):
-            await eventually(all_in(state, running.client))
+        async with (
+            fake_mobivate(api_key=key) as fake,
+            start_app(settings, mobivate_transport=fake.transport()) as running,
+        ):
+            await eventually(all_in(state, running.client), within=5, what=f"{state} registrations")
             # Even a careless log line of our own would not show it.
             logging.getLogger("app.test").warning("Mobivate key in use: %s", API_KEY)
     logs = app_logs.getvalue()

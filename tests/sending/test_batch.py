@@ -1,6 +1,5 @@
 """Sending a campaign: validation, opt-outs and duplicates left out, calls of at most 1,000."""
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -8,14 +7,8 @@ import pytest
 
 from app.core.tables import Batch, OutboundMessage
 from app.fake_mobivate import FakeMobivate
-from tests.conftest import count_rows
-from tests.sending_support import Harness, sending_app, sending_settings
-
-
-@pytest.fixture
-async def harness(database_url: str) -> AsyncIterator[Harness]:
-    async with sending_app(sending_settings(database_url)) as harness:
-        yield harness
+from tests.support.harness import Harness, sending_settings, start_harness
+from tests.support.rows import count_rows
 
 
 def number(i: int) -> str:
@@ -133,7 +126,7 @@ async def test_batch_where_nothing_can_be_sent_is_422(harness: Harness) -> None:
 
 
 async def test_too_many_messages_are_refused(database_url: str) -> None:
-    async with sending_app(sending_settings(database_url, batch_max_messages=2)) as harness:
+    async with start_harness(sending_settings(database_url, batch_max_messages=2)) as harness:
         response = await post_batch(harness, [{"to": number(i), "text": "x"} for i in range(3)])
         assert response.status_code == 422
         assert "BATCH_MAX_MESSAGES" in response.json()["detail"]
@@ -167,7 +160,7 @@ class CreditRunsOut(httpx.AsyncBaseTransport):
 
 async def test_a_failed_call_stops_the_rest_of_the_batch(database_url: str) -> None:
     messages = [{"to": number(i), "text": "x"} for i in range(2500)]
-    async with sending_app(sending_settings(database_url), wrap=CreditRunsOut) as harness:
+    async with start_harness(sending_settings(database_url), wrap=CreditRunsOut) as harness:
         response = await post_batch(harness, messages)
         assert response.status_code == 201, response.text
         assert len(harness.calls("/send/batch")) == 1

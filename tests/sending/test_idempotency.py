@@ -1,7 +1,6 @@
 """Idempotency-Key: a repeated request returns the first response and sends nothing again."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,17 +11,11 @@ from sqlalchemy import update
 from app.core.db import utcnow
 from app.core.tables import IdempotencyKey, OutboundMessage
 from app.fake_mobivate import FakeMobivate
-from tests.conftest import count_rows
-from tests.sending_support import Harness, sending_app, sending_settings
+from tests.support.harness import Harness, sending_settings, start_harness
+from tests.support.rows import count_rows
 
 SINGLE = {"to": "+447700900123", "text": "Hello"}
 BATCH = {"messages": [{"to": "447700900001", "text": "a"}, {"to": "447700900002", "text": "b"}]}
-
-
-@pytest.fixture
-async def harness(database_url: str) -> AsyncIterator[Harness]:
-    async with sending_app(sending_settings(database_url)) as harness:
-        yield harness
 
 
 async def post(harness: Harness, path: str, body: dict[str, Any], key: str) -> httpx.Response:
@@ -93,7 +86,7 @@ async def test_duplicate_while_the_first_is_in_flight_gets_409_after_waiting(
         return slow[0]
 
     settings = sending_settings(database_url, idempotency_wait_seconds=0.05)
-    async with sending_app(settings, wrap=wrap) as harness:
+    async with start_harness(settings, wrap=wrap) as harness:
         first = asyncio.create_task(post(harness, "/api/v1/messages", SINGLE, "key-4"))
         await slow[0].arrived.wait()
         second = await post(harness, "/api/v1/messages", SINGLE, "key-4")
@@ -139,7 +132,7 @@ async def test_key_expires_after_the_ttl(harness: Harness) -> None:
 @pytest.mark.parametrize("key", [b"", b"x" * 256, "naïve".encode()])
 async def test_unusable_keys_are_refused(harness: Harness, key: bytes) -> None:
     response = await harness.client.post(
-        "/api/v1/messages", json=SINGLE, headers={"Idempotency-Key": key}
+        "/api/v1/messages", json=SINGLE, headers={b"Idempotency-Key": key}
     )
     assert response.status_code == 422
     assert response.json()["detail"].startswith("Idempotency-Key")
@@ -155,7 +148,7 @@ class BrokenConnection(httpx.AsyncBaseTransport):
 async def test_key_of_a_request_that_broke_after_calling_mobivate_is_not_reused(
     database_url: str,
 ) -> None:
-    async with sending_app(
+    async with start_harness(
         sending_settings(database_url), wrap=lambda fake: BrokenConnection()
     ) as harness:
         with pytest.raises(RuntimeError):

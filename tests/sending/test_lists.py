@@ -2,21 +2,16 @@
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.api_support import at, ids, post_receipt, send_message, start_harness
-from tests.sending_support import Harness
+from tests.support.bodies import at
+from tests.support.harness import Harness, send_message
+from tests.support.lists import ids
+from tests.support.webhooks import post_receipt
 
 A, B, C = "447700900111", "447700900222", "447700900333"
-
-
-@pytest.fixture
-async def harness(database_url: str) -> AsyncIterator[Harness]:
-    async for harness in start_harness(database_url):
-        yield harness
 
 
 @pytest.fixture

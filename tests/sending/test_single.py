@@ -1,19 +1,12 @@
 """Sending one message: what reaches Mobivate, what is stored, and every way it can be refused."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from app.core.tables import OutboundMessage
-from tests.conftest import count_rows
-from tests.sending_support import Harness, sending_app, sending_settings
-
-
-@pytest.fixture
-async def harness(database_url: str) -> AsyncIterator[Harness]:
-    async with sending_app(sending_settings(database_url)) as harness:
-        yield harness
+from tests.support.harness import Harness, sending_settings, start_harness
+from tests.support.rows import count_rows
 
 
 async def test_single_send_reaches_mobivate_and_is_stored(harness: Harness) -> None:
@@ -47,7 +40,7 @@ async def test_settings_fill_originator_and_route_and_a_reference_is_assigned(
     database_url: str,
 ) -> None:
     settings = sending_settings(database_url, default_originator="Brand", default_route_id="r2")
-    async with sending_app(settings) as harness:
+    async with start_harness(settings) as harness:
         response = await harness.send(text="Hi")
         assert response.status_code == 201, response.text
         [call] = harness.calls("/send/single")
@@ -117,7 +110,7 @@ async def test_invalid_requests_are_refused_before_mobivate(
 
 
 async def test_missing_originator_without_default_is_refused(database_url: str) -> None:
-    async with sending_app(sending_settings(database_url, default_originator=None)) as harness:
+    async with start_harness(sending_settings(database_url, default_originator=None)) as harness:
         response = await harness.send()
         assert response.status_code == 422
         assert "DEFAULT_ORIGINATOR" in response.json()["detail"]
@@ -186,7 +179,7 @@ async def test_mobivate_server_error_gives_502_and_is_not_retried(harness: Harne
 
 
 async def test_sending_without_api_key_is_503(database_url: str) -> None:
-    async with sending_app(sending_settings(database_url, mobivate_api_key=None)) as harness:
+    async with start_harness(sending_settings(database_url, mobivate_api_key=None)) as harness:
         response = await harness.send()
     assert response.status_code == 503
     assert "MOBIVATE_API_KEY" in response.json()["detail"]

@@ -1,6 +1,5 @@
 """`GET /api/v1/stats` against figures computed by hand from a small, fully known history."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,8 +8,8 @@ from sqlalchemy import func, select, update
 
 from app.core.tables import Click, OutboundMessage, StatsDirtyHour, StatsHour
 from app.stats.rollup import refresh
-from tests.api_support import post_click, post_incoming, post_receipt, send_message, start_harness
-from tests.sending_support import Harness
+from tests.support.harness import Harness, send_message
+from tests.support.webhooks import post_click, post_incoming, post_receipt
 
 DAY1 = datetime(2026, 11, 20, tzinfo=UTC)
 DAY2 = DAY1 + timedelta(days=1)
@@ -60,12 +59,6 @@ ZERO = {
 
 def figures(**values: Any) -> dict[str, Any]:
     return {**ZERO, **values}
-
-
-@pytest.fixture
-async def harness(database_url: str) -> AsyncIterator[Harness]:
-    async for harness in start_harness(database_url):
-        yield harness
 
 
 @pytest.fixture

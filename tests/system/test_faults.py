@@ -8,39 +8,28 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
 from app.core import migrate
 from app.core.db import create_engine
 from app.core.tables import Optout, OutboxMessage
-from tests.fault_support import (
-    API_TOKEN,
-    SECRET,
-    ServiceProcess,
-    WebhookLoad,
-    eventually,
-    fake_mobivate_server,
-    mobivate_env,
-    service,
-    steady_load,
-    stop_message,
-    stored_receipts,
-)
-from tests.figures import record
-from tests.pg_cluster import PgCluster, throwaway_postgres
+from tests.support.app import API_TOKEN
+from tests.support.bodies import incoming
+from tests.support.fake import fake_mobivate_server
+from tests.support.figures import record
+from tests.support.load import WebhookLoad, steady_load
+from tests.support.postgres import PgCluster, throwaway_postgres
+from tests.support.rows import stored_receipts
+from tests.support.service import ServiceProcess, mobivate_env, service
+from tests.support.waiting import eventually
+from tests.support.webhooks import post_webhook
 
 pytestmark = pytest.mark.fault
 
 RATE = 60  # webhook posts per second
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
-
-
-@pytest.fixture
-async def cluster() -> AsyncIterator[PgCluster]:
-    async with throwaway_postgres() as pg:
-        await pg.migrate()
-        yield pg
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -97,7 +86,9 @@ async def test_service_killed_under_load_loses_no_acknowledged_event(
                 await asyncio.sleep(1)
                 await process.start()
                 await asyncio.sleep(3)
-            await eventually(lambda: spool_empty(process), within=30, what="spool drained")
+            await eventually(
+                lambda: spool_empty(process), within=30, what="spool drained", interval=0.1
+            )
         backend = database.split(":")[0].split("+")[0]
         await check_nothing_lost(f"SIGKILL under load ({backend})", database, load)
 
@@ -115,16 +106,16 @@ async def test_postgresql_down_for_20_seconds_under_load_loses_nothing(
                 await asyncio.sleep(3)
                 await cluster.stop("fast")
                 await asyncio.sleep(1)
-                created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-                stop = {"id": "STOPDURINGOUTAGE", "originator": number, "body": "STOP"}
-                stop["created"] = created
-                stop_answer = await client.post(f"/webhooks/{SECRET}/incoming", json=stop)
+                stop = incoming(number, "STOP", message_id="STOPDURINGOUTAGE")
+                stop_answer = await post_webhook(client, "incoming", stop)
                 listing = await client.get("/api/v1/optouts")
                 during = (await client.get("/readyz")).json()
                 await asyncio.sleep(19)
                 await cluster.start()
                 await asyncio.sleep(5)
-            await eventually(lambda: spool_empty(process), within=60, what="spool drained")
+            await eventually(
+                lambda: spool_empty(process), within=60, what="spool drained", interval=0.1
+            )
         engine = create_engine(cluster.url)
         try:
             async with engine.connect() as conn:
@@ -156,11 +147,11 @@ async def test_two_processes_on_one_database_store_once_and_order_opt_outs(
         ):
             keys = [f"TWIN{n:04d}" for n in range(100)]
             load = WebhookLoad([a.base_url], rate=1)
-            answers = []
+            answers: list[httpx.Response] = []
             for key in keys:
-                url = f"/webhooks/{SECRET}/receipt"
                 answers += await asyncio.gather(
-                    to_a.post(url, json=load.body(key)), to_b.post(url, json=load.body(key))
+                    post_webhook(to_a, "receipt", load.body(key)),
+                    post_webhook(to_b, "receipt", load.body(key)),
                 )
             # For each number a STOP and a START race on the two processes; the later one (by
             # Mobivate's time) must win whichever commits last.
@@ -169,17 +160,16 @@ async def test_two_processes_on_one_database_store_once_and_order_opt_outs(
             for n in range(20):
                 number = f"4477009010{n:02d}"
                 stop_first = n % 2 == 0
-                stop = stop_message(
-                    number, "STOP", base if stop_first else base + timedelta(seconds=1)
+                stop = incoming(
+                    number, "STOP", created=base if stop_first else base + timedelta(seconds=1)
                 )
-                start = stop_message(
-                    number, "START", base + timedelta(seconds=1) if stop_first else base
+                start = incoming(
+                    number, "START", created=base + timedelta(seconds=1) if stop_first else base
                 )
                 expected[number] = not stop_first
                 first, second = (to_a, to_b) if n % 4 < 2 else (to_b, to_a)
                 answers += await asyncio.gather(
-                    first.post(f"/webhooks/{SECRET}/incoming", json=stop),
-                    second.post(f"/webhooks/{SECRET}/incoming", json=start),
+                    post_webhook(first, "incoming", stop), post_webhook(second, "incoming", start)
                 )
             engine = create_engine(cluster.url)
             try:
@@ -194,7 +184,7 @@ async def test_two_processes_on_one_database_store_once_and_order_opt_outs(
                         )
                     return pending == 0
 
-                await eventually(settled, within=30, what="every push delivered")
+                await eventually(settled, within=30, what="every push delivered", interval=0.1)
                 async with engine.connect() as conn:
                     states = dict(
                         (await conn.execute(select(Optout.msisdn, Optout.opted_out))).all()

@@ -3,46 +3,23 @@ answer 503, opt-out pushes and registration complete once it returns), and sends
 the database is down. Each test is bounded in time and prints its figures."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from app.fake_mobivate import FakeMobivate
-from tests.conftest import make_settings, start_app
-from tests.fault_support import (
-    API_TOKEN,
-    MOBIVATE_KEY,
-    SECRET,
-    FakeMobivateServer,
-    eventually,
-    fake_mobivate_server,
-    mobivate_env,
-    service,
-    stop_message,
-)
-from tests.figures import record
-from tests.pg_cluster import PgCluster, throwaway_postgres
+from tests.support.app import API_TOKEN, make_settings, start_app
+from tests.support.bodies import incoming
+from tests.support.fake import FAKE_API_KEY, fake_mobivate, fake_mobivate_server, optout_calls
+from tests.support.figures import record
+from tests.support.postgres import PgCluster
+from tests.support.service import mobivate_env, service
+from tests.support.waiting import eventually
+from tests.support.webhooks import post_webhook
 
 pytestmark = pytest.mark.fault
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
-
-
-@pytest.fixture
-async def cluster() -> AsyncIterator[PgCluster]:
-    async with throwaway_postgres() as pg:
-        await pg.migrate()
-        yield pg
-
-
-def optout_pushes(fake: FakeMobivateServer) -> list[tuple[str, str]]:
-    return [
-        (request.method, request.json["mobile"])
-        for request in fake.fake.requests
-        if request.path in ("/addressbook/optout", "/optout") and request.method != "GET"
-    ]
 
 
 async def test_mobivate_refusing_connections_delays_pushes_and_registration_only(
@@ -62,11 +39,11 @@ async def test_mobivate_refusing_connections_delays_pushes_and_registration_only
         async with service(tmp_path, env) as process, process.client(**AUTH) as client:
             send = {"to": "447700900123", "text": "hello", "originator": "Acme"}
             refused = [(await client.post("/api/v1/messages", json=send)) for _ in range(5)]
-            stop = stop_message(number, "STOP", datetime.now(UTC))
-            stored = await client.post(f"/webhooks/{SECRET}/incoming", json=stop)
+            stop = incoming(number, "STOP", created=datetime.now(UTC))
+            stored = await post_webhook(client, "incoming", stop)
             assert stored.status_code == 200
             await asyncio.sleep(2)  # pushes and registrations fail meanwhile
-            assert optout_pushes(fake) == []
+            assert optout_calls(fake.fake) == []
             await fake.start()
 
             async def registered() -> bool:
@@ -74,20 +51,20 @@ async def test_mobivate_refusing_connections_delays_pushes_and_registration_only
                 return {item["state"] for item in states} == {"registered"}
 
             async def pushed() -> bool:
-                return bool(optout_pushes(fake))
+                return bool(optout_calls(fake.fake))
 
-            await eventually(pushed, within=30, what="the opt-out push")
-            await eventually(registered, within=30, what="registration")
+            await eventually(pushed, within=30, what="the opt-out push", interval=0.1)
+            await eventually(registered, within=30, what="registration", interval=0.1)
             sent_after = await client.post("/api/v1/messages", json=send)
     record(
         "Mobivate refusing connections",
         sends_during_outage=len(refused),
         answered_503=sum(r.status_code == 503 for r in refused),
-        optout_pushes_after_return=len(optout_pushes(fake)),
+        optout_pushes_after_return=len(optout_calls(fake.fake)),
         send_after_return=sent_after.status_code,
     )
     assert [r.status_code for r in refused] == [503] * 5, refused[0].text
-    assert optout_pushes(fake) == [("POST", number)]
+    assert optout_calls(fake.fake) == [("POST", number)]
     assert sent_after.status_code == 201, sent_after.text
 
 
@@ -95,22 +72,21 @@ async def test_sends_during_a_database_outage_are_refused_with_503(
     cluster: PgCluster, tmp_path: Path
 ) -> None:
     """Without the database the opt-out list cannot be checked, so nothing may be sent."""
-    fake = FakeMobivate(api_key=MOBIVATE_KEY)
     settings = make_settings(
-        cluster.url, mobivate_api_key=MOBIVATE_KEY, register_webhooks=False, spool_dir=tmp_path
+        cluster.url, mobivate_api_key=FAKE_API_KEY, register_webhooks=False, spool_dir=tmp_path
     )
     message = {"to": "447700900123", "text": "hello", "originator": "Acme"}
     batch = {"originator": "Acme", "messages": [{"to": "447700900124", "text": "hi"}]}
-    try:
-        async for running in start_app(settings, mobivate_transport=fake.transport()):
-            await cluster.stop()
-            answers = [
-                await running.client.post("/api/v1/messages", json=message),
-                await running.client.post("/api/v1/batches", json=batch),
-            ]
-            await cluster.start()
-    finally:
-        await fake.aclose()
+    async with (
+        fake_mobivate() as fake,
+        start_app(settings, mobivate_transport=fake.transport()) as running,
+    ):
+        await cluster.stop()
+        answers = [
+            await running.client.post("/api/v1/messages", json=message),
+            await running.client.post("/api/v1/batches", json=batch),
+        ]
+        await cluster.start()
     record(
         "sends during a database outage",
         tried=len(answers),

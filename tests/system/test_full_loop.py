@@ -1,33 +1,27 @@
 """The whole flow locally: the app registers its URLs with the fake Mobivate at startup, then the
 fake posts a receipt, an incoming message and a click to those URLs and the app stores them."""
 
-import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.types import Receive, Scope, Send
 
 from app.core.tables import Click, IncomingMessage, Receipt
 from app.fake_mobivate import FakeMobivate
 from app.mobivate.models import SingleMessage
 from app.mobivate.vocabulary import normalise_id
-from tests.conftest import RunningApp, start_app
-from tests.registration_helpers import API_KEY, KINDS, Forward, expected_url, registration_settings
-
-
-class ReverseProxy(Forward):
-    """Serves the app under /sms, as a reverse proxy would for PUBLIC_BASE_URL=https://host/sms."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        prefix = "/sms"
-        if scope["type"] == "http" and scope["path"].startswith(prefix + "/"):
-            scope = {**scope, "path": scope["path"][len(prefix) :]}
-            scope.pop("raw_path", None)
-        await super().__call__(scope, receive, send)
+from tests.support.app import RunningApp, start_app
+from tests.support.asgi import ReverseProxy
+from tests.support.fake import fake_mobivate
+from tests.support.registration import (
+    API_KEY,
+    KINDS,
+    expected_url,
+    registration_settings,
+    wait_until_done,
+)
+from tests.support.rows import all_rows
 
 
 @pytest.fixture
@@ -37,12 +31,13 @@ async def proxy() -> ReverseProxy:
 
 @pytest.fixture
 async def fake(proxy: ReverseProxy) -> AsyncIterator[FakeMobivate]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=proxy)) as callbacks:
-        fake = FakeMobivate(
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=proxy)) as callbacks,
+        fake_mobivate(
             api_key=API_KEY, callback_client=callbacks, auto_receipts=True, receipt_delay=0
-        )
+        ) as fake,
+    ):
         yield fake
-        await fake.aclose()
 
 
 @pytest.fixture
@@ -50,16 +45,10 @@ async def app_with_fake(
     database_url: str, fake: FakeMobivate, proxy: ReverseProxy
 ) -> AsyncIterator[RunningApp]:
     settings = registration_settings(database_url)
-    async for running in start_app(settings, mobivate_transport=fake.transport()):
+    async with start_app(settings, mobivate_transport=fake.transport()) as running:
         proxy.target = running.app
-        task = running.runtime.registration.task
-        await asyncio.wait_for(asyncio.shield(task), timeout=5)
+        await wait_until_done(running)
         yield running
-
-
-async def rows(engine: AsyncEngine, model: Any) -> list[Any]:
-    async with engine.connect() as conn:
-        return list((await conn.execute(select(model).order_by(model.id))).all())
 
 
 async def test_fake_mobivate_delivers_to_the_registered_urls_and_the_app_stores_it(
@@ -67,6 +56,7 @@ async def test_fake_mobivate_delivers_to_the_registered_urls_and_the_app_stores_
 ) -> None:
     assert fake.webhooks == {kind: expected_url(kind) for kind in KINDS}
     mobivate = app_with_fake.runtime.mobivate
+    assert mobivate is not None
     sent = await mobivate.send_single(
         SingleMessage(originator="Shop", recipient="447700900123", body="Hi, see example.com")
     )
@@ -79,12 +69,12 @@ async def test_fake_mobivate_delivers_to_the_registered_urls_and_the_app_stores_
     assert click.status_code == 200, click.text
     assert incoming.json() == click.json() == {"status": "stored"}
 
-    receipts = await rows(engine, Receipt)
+    receipts = await all_rows(engine, Receipt)
     assert [(r.message_id_norm, r.status) for r in receipts] == [
         (normalise_id(sent.id), "ACCEPTED"),
         (normalise_id(sent.id), "DELIVERED"),
     ]
-    [mo] = await rows(engine, IncomingMessage)
+    [mo] = await all_rows(engine, IncomingMessage)
     assert (mo.msisdn, mo.body, mo.in_reply_to_norm) == ("447700900123", "Thanks!", message.id)
-    [clicked] = await rows(engine, Click)
+    [clicked] = await all_rows(engine, Click)
     assert (clicked.message_id_norm, clicked.msisdn) == (message.id, "447700900123")

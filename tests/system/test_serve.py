@@ -2,7 +2,6 @@
 
 import asyncio
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,27 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.metrics_support import metric_value
-
-SECRET = "serve-test-secret-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def wait_until_ready(base_url: str) -> httpx.Response:
-    async with asyncio.timeout(30), httpx.AsyncClient(base_url=base_url) as client:
-        while True:
-            try:
-                response = await client.get("/readyz")
-                if response.status_code == 200:
-                    return response
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
+from app.core.db import create_engine
+from tests.support.app import WEBHOOK_SECRET
+from tests.support.bodies import receipt
+from tests.support.metrics import metric_value
+from tests.support.ports import free_port
+from tests.support.rows import stored_receipts
+from tests.support.service import service, wait_until_ready
+from tests.support.webhooks import webhook_url
 
 
 @pytest.fixture
@@ -39,7 +25,7 @@ async def served(tmp_path: Path) -> AsyncIterator[str]:
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/served.db",
-        "WEBHOOK_SECRET": SECRET,
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
         "LOG_LEVEL": "INFO",
     }
     process = await asyncio.create_subprocess_exec(
@@ -67,16 +53,10 @@ async def served(tmp_path: Path) -> AsyncIterator[str]:
 
 async def test_serve_migrates_then_stores_webhooks_over_http(served: str) -> None:
     async with httpx.AsyncClient(base_url=served) as client:
-        response = await client.post(
-            f"/webhooks/{SECRET}/receipt",
-            json={"deliveryMessageId": "9A85B95E", "status": "DELIVERED", "statusCode": 1},
-        )
+        response = await client.post(webhook_url("receipt"), json=receipt("9A85B95E"))
         assert response.status_code == 200
         assert response.json() == {"status": "stored"}
-        again = await client.post(
-            f"/webhooks/{SECRET}/receipt",
-            json={"deliveryMessageId": "9A85B95E", "status": "DELIVERED", "statusCode": 1},
-        )
+        again = await client.post(webhook_url("receipt"), json=receipt("9A85B95E"))
         assert again.json() == {"status": "duplicate"}
 
 
@@ -105,10 +85,6 @@ async def test_sigterm_answers_and_commits_the_webhooks_in_flight(
 ) -> None:
     """A one-second linger holds the webhooks in the ingest writer when SIGTERM arrives: each
     must still be answered 200 and stored before the process exits."""
-    from app.core.db import create_engine
-    from tests.fault_support import SECRET as FAULT_SECRET
-    from tests.fault_support import service, stored_receipts
-
     count = 20
     env = {"DATABASE_URL": database_url, "INGEST_LINGER_MS": "1000"}
     limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
@@ -120,12 +96,7 @@ async def test_sigterm_answers_and_commits_the_webhooks_in_flight(
         await asyncio.gather(*(client.get("/healthz") for _ in range(count)))
         keys = [f"DRAIN{index:04d}" for index in range(count)]
         posts = [
-            asyncio.create_task(
-                client.post(
-                    f"/webhooks/{FAULT_SECRET}/receipt",
-                    json={"deliveryMessageId": key, "status": "DELIVERED", "statusCode": 1},
-                )
-            )
+            asyncio.create_task(client.post(webhook_url("receipt"), json=receipt(key)))
             for key in keys
         ]
         await wait_for_webhooks_in_progress(process.base_url, count)

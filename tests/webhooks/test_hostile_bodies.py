@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.core.tables import WebhookRequest
-from tests.conftest import WEBHOOK_SECRET
-from tests.figures import record
+from tests.support.figures import record
+from tests.support.webhooks import webhook_url
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -104,9 +104,7 @@ async def test_hostile_bodies_get_4xx_or_are_stored_and_are_always_kept(
             headers = {"content-type": content_type} if content_type else {}
             content = _chunks(body) if chunked else body
             try:
-                response = await client.post(
-                    f"/webhooks/{WEBHOOK_SECRET}/{kind}", content=content, headers=headers
-                )
+                response = await client.post(webhook_url(kind), content=content, headers=headers)
             except Exception as exc:  # raised out of the app: a 500 behind a real server
                 problems.append(f"{kind} / {name}: {type(exc).__name__}: {exc}"[:500])
                 continue

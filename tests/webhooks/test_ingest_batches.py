@@ -17,44 +17,35 @@ from app.main import create_app
 from app.mobivate.payloads import parse_webhook
 from app.mobivate.vocabulary import WebhookKind
 from app.webhooks.ingest import IngestWriter, RawWebhook, StoredEvent
-from tests.conftest import WEBHOOK_SECRET, count_rows
+from tests.support import bodies
+from tests.support.app import client_from
+from tests.support.rows import count_rows
+from tests.support.webhooks import post_webhook
 
 
 def receipt(n: int, status_code: int = 2) -> dict[str, Any]:
-    return {
-        "deliveryMessageId": f"{n:032X}",
-        "batchId": "9A85B9110A000A9D2FBD4671D691C328",
-        "clientReference": None,
-        "created": "2023-07-28T03:23:22.000+00:00",
-        "status": "ACCEPTED",
-        "statusCode": status_code,
-        "parts": 1,
-        "hlr": {"network": "Vodafone", "ported": False} if n % 2 else None,
-    }
+    return bodies.receipt(
+        f"{n:032X}",
+        "ACCEPTED",
+        status_code,
+        created="2023-07-28T03:23:22.000+00:00",
+        batch="9A85B9110A000A9D2FBD4671D691C328",
+        hlr={"network": "Vodafone", "ported": False} if n % 2 else None,
+    )
 
 
 def incoming(n: int) -> dict[str, Any]:
-    return {
-        "id": f"{n:032X}",
-        "originator": f"4477009{n:05d}",
-        "recipient": "61400",
-        "body": "Thanks",
-        "created": "2023-09-01T00:30:36+0000",
-    }
+    return bodies.incoming(
+        f"4477009{n:05d}",
+        "Thanks",
+        message_id=f"{n:032X}",
+        recipient="61400",
+        created="2023-09-01T00:30:36+0000",
+    )
 
 
 def click(n: int) -> dict[str, Any]:
-    return {"mobile": f"4477009{n:05d}", "messageId": f"{n:032X}", "url": f"https://e.x/{n}"}
-
-
-async def post(client: httpx.AsyncClient, kind: str, payload: Any) -> httpx.Response:
-    if isinstance(payload, bytes):
-        return await client.post(
-            f"/webhooks/{WEBHOOK_SECRET}/{kind}",
-            content=payload,
-            headers={"content-type": "application/json"},
-        )
-    return await client.post(f"/webhooks/{WEBHOOK_SECRET}/{kind}", json=payload)
+    return bodies.click(f"4477009{n:05d}", f"{n:032X}", url=f"https://e.x/{n}")
 
 
 async def test_concurrent_mixed_requests_are_each_answered_and_recorded_correctly(
@@ -68,7 +59,7 @@ async def test_concurrent_mixed_requests_are_each_answered_and_recorded_correctl
     requests += [("receipt", [receipt(100), receipt(101), receipt(100)])]
     requests += [("receipt", [receipt(1), receipt(2, status_code=1)])]  # one old, one new
 
-    responses = await asyncio.gather(*(post(client, kind, body) for kind, body in requests))
+    responses = await asyncio.gather(*(post_webhook(client, kind, body) for kind, body in requests))
 
     answers = Counter(r.json().get("status") for r in responses)
     assert answers == {"stored": 22, "duplicate": 5, "unparsed": 2}
@@ -143,19 +134,13 @@ async def test_a_request_the_database_refuses_does_not_fail_the_others_in_its_ba
     app = create_app(settings)
     long_host = "2001:db8::" + "a" * 80
     async with app.router.lifespan_context(app):
-        clients = [
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app, client=(host, 40000)),
-                base_url="http://testserver",
-            )
-            for host in ("203.0.113.7", long_host)
-        ]
+        clients = [client_from(app, host) for host in ("203.0.113.7", long_host)]
         try:
             good, refused = clients
             responses = await asyncio.gather(
-                *(post(good, "receipt", receipt(n)) for n in range(5)),
-                post(refused, "receipt", receipt(99)),
-                *(post(good, "click", click(n)) for n in range(5)),
+                *(post_webhook(good, "receipt", receipt(n)) for n in range(5)),
+                post_webhook(refused, "receipt", receipt(99)),
+                *(post_webhook(good, "click", click(n)) for n in range(5)),
             )
         finally:
             for client in clients:

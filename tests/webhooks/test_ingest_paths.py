@@ -18,16 +18,12 @@ from app.fake_mobivate import FakeMobivate
 from app.mobivate.vocabulary import WebhookKind
 from app.webhooks.ingest import RawWebhook
 from app.webhooks.spool import open_own_spool
-from tests.optout_support import (
-    all_settled,
-    app_with,
-    eventually,
-    fake_mobivate,
-    incoming,
-    optout_calls,
-    optout_settings,
-    send_incoming,
-)
+from tests.support.app import start_app
+from tests.support.bodies import incoming
+from tests.support.fake import fake_mobivate, optout_calls
+from tests.support.optouts import all_settled, optout_settings
+from tests.support.waiting import eventually
+from tests.support.webhooks import post_accepted
 
 NUMBER = "447700900461"
 
@@ -50,8 +46,11 @@ def stop_request(body: bytes) -> RawWebhook:
 
 
 async def test_a_live_stop_opts_out_and_is_pushed(database_url: str, engine: AsyncEngine) -> None:
-    async with fake_mobivate() as fake, app_with(optout_settings(database_url), fake) as running:
-        await send_incoming(running.client, incoming(NUMBER, "STOP"))
+    async with (
+        fake_mobivate() as fake,
+        start_app(optout_settings(database_url), mobivate_transport=fake.transport()) as running,
+    ):
+        await post_accepted(running.client, "incoming", incoming(NUMBER, "STOP"))
         await eventually(lambda: all_settled(engine), what="the push was delivered")
     assert await opted_out(engine, NUMBER)
     assert optout_calls(fake) == [("POST", NUMBER)]
@@ -99,7 +98,10 @@ async def test_a_stop_drained_from_the_outage_spool_opts_out_and_is_pushed(
 
     settings: Settings = optout_settings(database_url, spool_dir=tmp_path)
     fake: FakeMobivate
-    async with fake_mobivate() as fake, app_with(settings, fake) as running:
+    async with (
+        fake_mobivate() as fake,
+        start_app(settings, mobivate_transport=fake.transport()) as running,
+    ):
         await eventually(lambda: opted_out(engine, NUMBER), what="the STOP was applied")
         await eventually(lambda: all_settled(engine), what="the push was delivered")
         ready = (await running.client.get("/readyz")).json()

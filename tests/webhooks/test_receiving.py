@@ -4,41 +4,26 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.core.tables import Click, IncomingMessage, Receipt, WebhookRequest
-from tests.conftest import WEBHOOK_SECRET, RunningApp, count_rows, start_app
+from tests.support.app import WEBHOOK_SECRET, make_settings, start_app
+from tests.support.bodies import receipt
+from tests.support.rows import all_rows, count_rows
+from tests.support.webhooks import post_webhook, webhook_url
 
-RECEIPT = {
-    "deliveryMessageId": "9A85B95E0A000A9D2FBD46710388AD54",
-    "batchId": "9A85B9110A000A9D2FBD4671D691C328",
-    "clientReference": None,
-    "created": "2023-07-28T03:23:22.000+00:00",
-    "status": "ACCEPTED",
-    "statusCode": 2,
-    "parts": 1,
-    "hlr": None,
-}
-
-
-def url(kind: str, secret: str = WEBHOOK_SECRET) -> str:
-    return f"/webhooks/{secret}/{kind}"
-
-
-async def post_json(client: httpx.AsyncClient, kind: str, payload: Any) -> httpx.Response:
-    return await client.post(url(kind), json=payload)
-
-
-async def all_rows(engine: AsyncEngine, model: Any) -> list[Any]:
-    async with engine.connect() as conn:
-        return list((await conn.execute(select(model).order_by(model.id))).all())
+RECEIPT = receipt(
+    "9A85B95E0A000A9D2FBD46710388AD54",
+    "ACCEPTED",
+    2,
+    created="2023-07-28T03:23:22.000+00:00",
+    batch="9A85B9110A000A9D2FBD4671D691C328",
+)
 
 
 async def test_documented_receipt_is_stored_with_typed_columns(
@@ -46,7 +31,7 @@ async def test_documented_receipt_is_stored_with_typed_columns(
 ) -> None:
     body = (data_dir / "receipt.json").read_bytes()
     response = await client.post(
-        url("receipt"), content=body, headers={"content-type": "application/json"}
+        webhook_url("receipt"), content=body, headers={"content-type": "application/json"}
     )
     assert response.status_code == 200
     assert response.json() == {"status": "stored"}
@@ -72,7 +57,7 @@ async def test_documented_incoming_message_is_stored(
     client: httpx.AsyncClient, engine: AsyncEngine, data_dir: Path
 ) -> None:
     payload = json.loads((data_dir / "incoming.json").read_text())
-    response = await post_json(client, "incoming", payload)
+    response = await post_webhook(client, "incoming", payload)
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "stored"}
     [message] = await all_rows(engine, IncomingMessage)
@@ -90,7 +75,7 @@ async def test_documented_click_is_stored(
     client: httpx.AsyncClient, engine: AsyncEngine, data_dir: Path
 ) -> None:
     payload = json.loads((data_dir / "click.json").read_text())
-    response = await post_json(client, "click", payload)
+    response = await post_webhook(client, "click", payload)
     assert response.status_code == 200, response.text
     [click] = await all_rows(engine, Click)
     assert click.message_id_norm == "9AEC3BB90A000A9D2FBD467178FF6827"
@@ -115,7 +100,7 @@ async def test_documented_click_is_stored(
 async def test_every_timestamp_format_is_stored_as_utc(
     client: httpx.AsyncClient, engine: AsyncEngine, created: object, expected: datetime
 ) -> None:
-    response = await post_json(client, "receipt", {**RECEIPT, "created": created})
+    response = await post_webhook(client, "receipt", {**RECEIPT, "created": created})
     assert response.status_code == 200
     [receipt] = await all_rows(engine, Receipt)
     assert receipt.event_at == expected
@@ -126,7 +111,7 @@ async def test_unknown_fields_statuses_and_codes_are_kept(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     payload = {**RECEIPT, "status": "delivered_to_moon", "statusCode": 99, "newField": {"a": 1}}
-    response = await post_json(client, "receipt", payload)
+    response = await post_webhook(client, "receipt", payload)
     assert response.status_code == 200
     [receipt] = await all_rows(engine, Receipt)
     assert (receipt.status, receipt.status_code) == ("DELIVERED_TO_MOON", 99)
@@ -137,8 +122,10 @@ async def test_unknown_fields_statuses_and_codes_are_kept(
 async def test_status_is_compared_case_insensitively(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
-    await post_json(client, "receipt", {**RECEIPT, "status": "Delivered", "statusCode": 1})
-    second = await post_json(client, "receipt", {**RECEIPT, "status": "DELIVERED", "statusCode": 1})
+    await post_webhook(client, "receipt", {**RECEIPT, "status": "Delivered", "statusCode": 1})
+    second = await post_webhook(
+        client, "receipt", {**RECEIPT, "status": "DELIVERED", "statusCode": 1}
+    )
     assert second.json() == {"status": "duplicate"}
     [receipt] = await all_rows(engine, Receipt)
     assert receipt.status == "DELIVERED"
@@ -147,10 +134,10 @@ async def test_status_is_compared_case_insensitively(
 async def test_redelivered_receipt_is_stored_once_and_answered_duplicate(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
-    first = await post_json(client, "receipt", RECEIPT)
-    again = await post_json(client, "receipt", RECEIPT)
+    first = await post_webhook(client, "receipt", RECEIPT)
+    again = await post_webhook(client, "receipt", RECEIPT)
     dashed = {**RECEIPT, "deliveryMessageId": "9a85b95e-0a00-0a9d-2fbd-46710388ad54"}
-    same_id_other_form = await post_json(client, "receipt", dashed)
+    same_id_other_form = await post_webhook(client, "receipt", dashed)
     assert first.json() == {"status": "stored"}
     assert again.json() == {"status": "duplicate"}
     assert same_id_other_form.json() == {"status": "duplicate"}
@@ -162,10 +149,10 @@ async def test_redelivered_receipt_is_stored_once_and_answered_duplicate(
 async def test_receipts_differing_in_status_or_time_are_distinct(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
-    await post_json(client, "receipt", RECEIPT)
-    await post_json(client, "receipt", {**RECEIPT, "status": "DELIVERED", "statusCode": 1})
+    await post_webhook(client, "receipt", RECEIPT)
+    await post_webhook(client, "receipt", {**RECEIPT, "status": "DELIVERED", "statusCode": 1})
     later = {**RECEIPT, "created": "2023-07-28T03:24:00.000+00:00"}
-    await post_json(client, "receipt", later)
+    await post_webhook(client, "receipt", later)
     assert await count_rows(engine, Receipt) == 3
 
 
@@ -173,8 +160,8 @@ async def test_redelivered_incoming_message_is_stored_once(
     client: httpx.AsyncClient, engine: AsyncEngine, data_dir: Path
 ) -> None:
     payload = json.loads((data_dir / "incoming.json").read_text())
-    assert (await post_json(client, "incoming", payload)).json() == {"status": "stored"}
-    assert (await post_json(client, "incoming", payload)).json() == {"status": "duplicate"}
+    assert (await post_webhook(client, "incoming", payload)).json() == {"status": "stored"}
+    assert (await post_webhook(client, "incoming", payload)).json() == {"status": "duplicate"}
     assert await count_rows(engine, IncomingMessage) == 1
 
 
@@ -182,17 +169,17 @@ async def test_identical_click_within_window_is_a_duplicate(
     client: httpx.AsyncClient, engine: AsyncEngine, data_dir: Path
 ) -> None:
     payload = json.loads((data_dir / "click.json").read_text())
-    assert (await post_json(client, "click", payload)).json() == {"status": "stored"}
-    assert (await post_json(client, "click", payload)).json() == {"status": "duplicate"}
+    assert (await post_webhook(client, "click", payload)).json() == {"status": "stored"}
+    assert (await post_webhook(client, "click", payload)).json() == {"status": "duplicate"}
     other = {**payload, "url": "https://example.com/other"}
-    assert (await post_json(client, "click", other)).json() == {"status": "stored"}
+    assert (await post_webhook(client, "click", other)).json() == {"status": "stored"}
     assert await count_rows(engine, Click) == 2
 
 
 async def test_concurrent_identical_requests_in_one_process_store_one_row(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
-    responses = await asyncio.gather(*(post_json(client, "receipt", RECEIPT) for _ in range(20)))
+    responses = await asyncio.gather(*(post_webhook(client, "receipt", RECEIPT) for _ in range(20)))
     statuses = sorted(r.json()["status"] for r in responses)
     assert statuses == ["duplicate"] * 19 + ["stored"]
     assert await count_rows(engine, Receipt) == 1
@@ -203,27 +190,20 @@ async def test_identical_requests_racing_on_two_instances_store_one_row(
     settings: Settings, engine: AsyncEngine
 ) -> None:
     """Two app instances (two engines, two connections) against one database."""
-    one = start_app(settings)
-    two = start_app(settings)
-    first: RunningApp = await anext(one)
-    second: RunningApp = await anext(two)
-    try:
+    async with start_app(settings) as first, start_app(settings) as second:
         for attempt in range(5):
             payload = {**RECEIPT, "statusCode": 100 + attempt}
             responses = await asyncio.gather(
-                post_json(first.client, "receipt", payload),
-                post_json(second.client, "receipt", payload),
+                post_webhook(first.client, "receipt", payload),
+                post_webhook(second.client, "receipt", payload),
             )
             assert sorted(r.json()["status"] for r in responses) == ["duplicate", "stored"]
-    finally:
-        for generator in (one, two):
-            await generator.aclose()
     assert await count_rows(engine, Receipt) == 5
 
 
 async def test_array_body_stores_each_event(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
     events = [RECEIPT, {**RECEIPT, "status": "DELIVERED", "statusCode": 1}, RECEIPT]
-    response = await post_json(client, "receipt", events)
+    response = await post_webhook(client, "receipt", events)
     assert response.status_code == 200
     assert response.json() == {"status": "stored", "stored": 2, "duplicates": 1}
     assert await count_rows(engine, Receipt) == 2
@@ -237,7 +217,9 @@ async def test_legacy_xml_form_receipt_and_incoming_are_stored(
     for kind in ("receipt", "incoming"):
         body = urlencode({"xml": (data_dir / f"{kind}.xml").read_text()})
         response = await client.post(
-            url(kind), content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+            webhook_url(kind),
+            content=body,
+            headers={"content-type": "application/x-www-form-urlencoded"},
         )
         assert response.status_code == 200, response.text
     [receipt] = await all_rows(engine, Receipt)
@@ -272,7 +254,7 @@ async def test_bad_input_gets_4xx_saying_what_is_wrong_and_raw_body_is_kept(
     message_part: str,
 ) -> None:
     response = await client.post(
-        url("receipt"), content=body, headers={"content-type": content_type}
+        webhook_url("receipt"), content=body, headers={"content-type": content_type}
     )
     assert response.status_code == status
     detail = response.json()["detail"]
@@ -289,7 +271,7 @@ async def test_bad_input_gets_4xx_saying_what_is_wrong_and_raw_body_is_kept(
 async def test_wrong_secret_gets_404_and_nothing_is_stored(
     client: httpx.AsyncClient, engine: AsyncEngine, secret: str
 ) -> None:
-    response = await client.post(url("receipt", secret), json=RECEIPT)
+    response = await client.post(webhook_url("receipt", secret), json=RECEIPT)
     assert response.status_code == 404
     assert await count_rows(engine, WebhookRequest) == 0
     assert await count_rows(engine, Receipt) == 0
@@ -298,7 +280,7 @@ async def test_wrong_secret_gets_404_and_nothing_is_stored(
 async def test_unknown_webhook_kind_gets_404(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
-    response = await client.post(url("status"), json=RECEIPT)
+    response = await client.post(webhook_url("status"), json=RECEIPT)
     assert response.status_code == 404
     assert await count_rows(engine, WebhookRequest) == 0
 
@@ -311,8 +293,8 @@ async def test_missing_secret_gets_404(client: httpx.AsyncClient) -> None:
 async def test_wrong_secret_is_counted_in_logs(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await client.post(url("receipt", "guess-1"), json=RECEIPT)
-    await client.post(url("receipt", "guess-2"), json=RECEIPT)
+    await client.post(webhook_url("receipt", "guess-1"), json=RECEIPT)
+    await client.post(webhook_url("receipt", "guess-2"), json=RECEIPT)
     refusals = [r.getMessage() for r in caplog.records if "webhook refused" in r.getMessage()]
     assert len(refusals) == 2
     assert "2 refused since start" in refusals[-1]
@@ -322,13 +304,11 @@ async def test_wrong_secret_is_counted_in_logs(
 async def test_oversized_body_gets_413_and_is_kept_truncated(
     database_url: str, engine: AsyncEngine
 ) -> None:
-    from tests.conftest import make_settings
-
     settings = make_settings(database_url, max_body_bytes=1024)
     big = json.dumps({**RECEIPT, "filler": "x" * 5000}).encode()
-    async for running in start_app(settings):
+    async with start_app(settings) as running:
         response = await running.client.post(
-            url("receipt"), content=big, headers={"content-type": "application/json"}
+            webhook_url("receipt"), content=big, headers={"content-type": "application/json"}
         )
         assert response.status_code == 413
         assert "1024" in response.json()["detail"]
@@ -344,7 +324,7 @@ async def test_nul_characters_are_stored_without_error(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     payload = {"id": "ABC123", "originator": "4400000000", "body": "hello\u0000world"}
-    response = await post_json(client, "incoming", payload)
+    response = await post_webhook(client, "incoming", payload)
     assert response.status_code == 200
     [message] = await all_rows(engine, IncomingMessage)
     assert "\x00" not in message.body

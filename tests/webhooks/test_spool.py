@@ -13,19 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.db import create_engine
 from app.core.tables import Optout, Receipt, WebhookRequest
-from tests.conftest import WEBHOOK_SECRET, make_settings, start_app
-from tests.fault_support import eventually
-from tests.pg_cluster import PgCluster, throwaway_postgres
+from tests.support.app import make_settings, start_app
+from tests.support.bodies import incoming, receipt
+from tests.support.postgres import PgCluster
+from tests.support.waiting import eventually
+from tests.support.webhooks import post_webhook
 
-RECEIPT = {"deliveryMessageId": "A1", "status": "DELIVERED", "statusCode": 1}
-STOP = {"id": "MO1", "originator": "447700900321", "body": "STOP"}
-
-
-@pytest.fixture
-async def cluster() -> AsyncIterator[PgCluster]:
-    async with throwaway_postgres() as pg:
-        await pg.migrate()
-        yield pg
+RECEIPT = receipt("A1")
+STOP = incoming("447700900321", "STOP", message_id="MO1")
 
 
 @pytest.fixture
@@ -35,15 +30,11 @@ async def pg_engine(cluster: PgCluster) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-async def post(client: httpx.AsyncClient, kind: str, payload: Any) -> httpx.Response:
-    return await client.post(f"/webhooks/{WEBHOOK_SECRET}/{kind}", json=payload)
-
-
 async def drain(client: httpx.AsyncClient) -> None:
     async def drained() -> bool:
-        return (await client.get("/readyz")).json()["spool"]["entries"] == 0
+        return bool((await client.get("/readyz")).json()["spool"]["entries"] == 0)
 
-    await eventually(drained, within=20, what="the spool drained")
+    await eventually(drained, within=20, what="the spool drained", interval=0.1)
 
 
 async def rows(engine: AsyncEngine, query: Any) -> list[Any]:
@@ -55,16 +46,16 @@ async def test_webhooks_are_spooled_during_an_outage_and_stored_when_it_ends(
     cluster: PgCluster, pg_engine: AsyncEngine, tmp_path: Path
 ) -> None:
     settings = make_settings(cluster.url, spool_dir=tmp_path)
-    async for running in start_app(settings):
+    async with start_app(settings) as running:
         client = running.client
-        assert (await post(client, "receipt", RECEIPT)).json() == {"status": "stored"}
+        assert (await post_webhook(client, "receipt", RECEIPT)).json() == {"status": "stored"}
         await cluster.stop()
 
         answers = [
-            await post(client, "receipt", RECEIPT),  # posted again across the outage
-            await post(client, "receipt", {**RECEIPT, "deliveryMessageId": "A2"}),
-            await post(client, "incoming", STOP),
-            await client.post(f"/webhooks/{WEBHOOK_SECRET}/click", content=b"{not json"),
+            await post_webhook(client, "receipt", RECEIPT),  # posted again across the outage
+            await post_webhook(client, "receipt", receipt("A2")),
+            await post_webhook(client, "incoming", STOP),
+            await post_webhook(client, "click", b"{not json"),
         ]
         assert [a.status_code for a in answers] == [200, 200, 200, 400]
         assert answers[0].json() == {"status": "spooled"}
@@ -86,9 +77,7 @@ async def test_webhooks_are_spooled_during_an_outage_and_stored_when_it_ends(
         assert after["spool"] == {
             "entries": 0, "bytes": 0, "oldest_age_seconds": 0.0, "diverting": False, "full": False
         }  # fmt: skip
-        assert (await post(client, "receipt", {**RECEIPT, "deliveryMessageId": "A3"})).json() == {
-            "status": "stored"
-        }
+        assert (await post_webhook(client, "receipt", receipt("A3"))).json() == {"status": "stored"}
 
     receipts = await rows(pg_engine, select(Receipt.message_id_norm).order_by(Receipt.id))
     assert [r.message_id_norm for r in receipts] == ["A1", "A2", "A3"]
@@ -112,15 +101,13 @@ async def test_entries_left_by_a_stopped_process_are_stored_by_the_next_one(
     cluster: PgCluster, pg_engine: AsyncEngine, tmp_path: Path
 ) -> None:
     settings = make_settings(cluster.url, spool_dir=tmp_path)
-    async for running in start_app(settings):
+    async with start_app(settings) as running:
         await cluster.stop()
         for n in range(3):
-            answer = await post(
-                running.client, "receipt", {**RECEIPT, "deliveryMessageId": f"B{n}"}
-            )
+            answer = await post_webhook(running.client, "receipt", receipt(f"B{n}"))
             assert answer.json() == {"status": "spooled"}
     await cluster.start()
-    async for running in start_app(settings):
+    async with start_app(settings) as running:
         await drain(running.client)
     receipts = await rows(pg_engine, select(Receipt.message_id_norm).order_by(Receipt.id))
     assert [r.message_id_norm for r in receipts] == ["B0", "B1", "B2"]
@@ -128,11 +115,11 @@ async def test_entries_left_by_a_stopped_process_are_stored_by_the_next_one(
 
 async def test_only_a_full_spool_answers_503(cluster: PgCluster, tmp_path: Path) -> None:
     settings = make_settings(cluster.url, spool_dir=tmp_path, spool_max_bytes=1024)
-    padded = {**RECEIPT, "padding": "x" * 600}
-    async for running in start_app(settings):
+    padded = receipt("A1", padding="x" * 600)
+    async with start_app(settings) as running:
         await cluster.stop()
-        first = await post(running.client, "receipt", padded)
-        second = await post(running.client, "receipt", {**padded, "deliveryMessageId": "A9"})
+        first = await post_webhook(running.client, "receipt", padded)
+        second = await post_webhook(running.client, "receipt", receipt("A9", padding="x" * 600))
         ready = await running.client.get("/readyz")
         await cluster.start()
     assert first.json() == {"status": "spooled"}

@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
 from app.core.db import create_engine, utcnow
@@ -18,9 +17,9 @@ from app.core.tables import OutboundMessage
 from app.fake_mobivate import FakeMobivate
 from app.fake_mobivate.records import FakeMessage, RecordedRequest
 from app.optouts.registry import OptoutChange, record_changes
-from tests.conftest import WEBHOOK_SECRET, RunningApp, make_settings, start_app
-
-FAKE_API_KEY = "fake-mobivate-key-for-sending-tests"
+from tests.support.app import WEBHOOK_SECRET, RunningApp, make_settings, start_app
+from tests.support.asgi import Forward
+from tests.support.fake import FAKE_API_KEY, fake_mobivate
 
 
 def sending_settings(database_url: str, **overrides: Any) -> Settings:
@@ -32,16 +31,6 @@ def sending_settings(database_url: str, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return make_settings(database_url, **values)
-
-
-class _LateApp:
-    """An ASGI app that forwards to one set later (the fake exists before the app does)."""
-
-    app: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.app is not None
-        await self.app(scope, receive, send)
 
 
 @dataclass
@@ -95,26 +84,35 @@ class Harness:
 
 
 @asynccontextmanager
-async def sending_app(
+async def start_harness(
     settings: Settings,
     *,
     wrap: Callable[[FakeMobivate], httpx.AsyncBaseTransport] | None = None,
 ) -> AsyncIterator[Harness]:
     """`wrap` makes the transport the app calls Mobivate through, when a test needs to step in
     between the app and the fake."""
-    late = _LateApp()
-    callbacks = httpx.AsyncClient(transport=httpx.ASGITransport(app=late), base_url="http://app")
-    fake = FakeMobivate(api_key=FAKE_API_KEY, callback_client=callbacks)
-    for kind in ("receipt", "incoming", "click"):
-        fake.webhooks[kind] = f"http://app/webhooks/{WEBHOOK_SECRET}/{kind}"
-    engine = create_engine(settings.database_url)
-    try:
-        async for running in start_app(
-            settings, mobivate_transport=wrap(fake) if wrap else fake.transport()
-        ):
-            late.app = running.app
-            yield Harness(running, fake, engine)
-    finally:
-        await fake.aclose()
-        await callbacks.aclose()
-        await engine.dispose()
+    forward = Forward()
+    async with (
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=forward), base_url="http://app"
+        ) as callbacks,
+        fake_mobivate(callback_client=callbacks) as fake,
+    ):
+        for kind in ("receipt", "incoming", "click"):
+            fake.webhooks[kind] = f"http://app/webhooks/{WEBHOOK_SECRET}/{kind}"
+        engine = create_engine(settings.database_url)
+        try:
+            transport = wrap(fake) if wrap else fake.transport()
+            async with start_app(settings, mobivate_transport=transport) as running:
+                forward.target = running.app
+                yield Harness(running, fake, engine)
+        finally:
+            await engine.dispose()
+
+
+async def send_message(harness: Harness, to: str, reference: str) -> dict[str, Any]:
+    """A message sent through the API, which must be accepted."""
+    response = await harness.send(to=to, text="Hello", reference=reference)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body

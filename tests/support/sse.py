@@ -15,22 +15,26 @@ from urllib.parse import urlencode
 import orjson
 from starlette.types import ASGIApp, Message
 
-from tests.conftest import AUTH_HEADERS
+from tests.support.app import AUTH_HEADERS
 
 
 @dataclass
 class Event:
-    id: int | None
+    id: int
     event: str | None
     data: Any
-    comment: str | None = None
+
+
+@dataclass
+class Comment:
+    comment: str
 
 
 @dataclass
 class Stream:
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)
-    _events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+    _events: asyncio.Queue[Event | Comment] = field(default_factory=asyncio.Queue)
     _buffer: str = ""
     _started: asyncio.Event = field(default_factory=asyncio.Event)
     body: str = ""
@@ -46,7 +50,7 @@ class Stream:
         fields: dict[str, str] = {}
         for line in block.split("\n"):
             if line.startswith(":"):
-                self._events.put_nowait(Event(None, None, None, comment=line[1:].strip()))
+                self._events.put_nowait(Comment(line[1:].strip()))
                 continue
             name, _, value = line.partition(": ")
             fields[name] = value
@@ -55,12 +59,21 @@ class Stream:
                 Event(int(fields["id"]), fields.get("event"), orjson.loads(fields["data"]))
             )
 
-    async def next(self, within: float = 5.0, *, comments: bool = False) -> Event:
+    async def next(self, within: float = 5.0) -> Event:
+        """The next event, past any comments."""
         async with asyncio.timeout(within):
             while True:
-                event = await self._events.get()
-                if comments or event.comment is None:
-                    return event
+                item = await self._events.get()
+                if isinstance(item, Event):
+                    return item
+
+    async def next_comment(self, within: float = 5.0) -> Comment:
+        """The next comment, past any events."""
+        async with asyncio.timeout(within):
+            while True:
+                item = await self._events.get()
+                if isinstance(item, Comment):
+                    return item
 
     async def events(self, count: int, within: float = 5.0) -> list[Event]:
         return [await self.next(within) for _ in range(count)]
@@ -113,7 +126,10 @@ async def open_stream(
         elif message["type"] == "http.response.body":
             stream.feed(message.get("body", b"").decode())
 
-    task = asyncio.create_task(app(scope, receive, send))
+    async def serve() -> None:
+        await app(scope, receive, send)
+
+    task = asyncio.create_task(serve())
     try:
         async with asyncio.timeout(5):
             await stream._started.wait()

@@ -1,22 +1,18 @@
-"""Helpers shared by the webhook registration tests."""
+"""Settings and readings for the webhook registration tests."""
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
 from app.fake_mobivate import FakeMobivate, RecordedRequest
-from tests.conftest import WEBHOOK_SECRET, make_settings
+from tests.support.app import WEBHOOK_SECRET, RunningApp, make_settings
 
 API_KEY = "mv-live-4f1c-SECRET-9a7e"
 PUBLIC_BASE_URL = "https://hooks.example/sms"
 KINDS = ("receipt", "incoming", "click")
-
-T = TypeVar("T")
 
 
 def registration_settings(database_url: str, **overrides: Any) -> Settings:
@@ -42,18 +38,6 @@ def registration_calls(fake: FakeMobivate, kind: str | None = None) -> list[Reco
         and r.path.startswith("/webhooks/")
         and (kind is None or r.path == f"/webhooks/{kind}")
     ]
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], within: float = 5.0) -> T:
-    """Poll `check` until it returns something truthy."""
-    deadline = time.monotonic() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within} s (last: {result!r})")
-        await asyncio.sleep(0.01)
 
 
 async def states(client: httpx.AsyncClient) -> dict[str, str]:
@@ -82,13 +66,14 @@ class SlowTransport(httpx.AsyncBaseTransport):
         return await self._inner.handle_async_request(request)
 
 
-class Forward:
-    """An ASGI app that forwards to one set later: the fake's callbacks reach an app created
-    after the fake."""
+def registration_task(running: RunningApp) -> asyncio.Task[None]:
+    """The task of the registration the app started with."""
+    registration = running.runtime.registration
+    assert registration is not None, "the app registers no webhooks"
+    assert registration.task is not None, "the registration is not running"
+    return registration.task
 
-    def __init__(self) -> None:
-        self.target: ASGIApp | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.target is not None, "no app to forward to yet"
-        await self.target(scope, receive, send)
+async def wait_until_done(running: RunningApp) -> None:
+    """Until the registration the app started with has finished (five seconds at most)."""
+    await asyncio.wait_for(asyncio.shield(registration_task(running)), timeout=5)
