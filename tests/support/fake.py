@@ -9,6 +9,7 @@ import uvicorn
 
 from app.fake_mobivate import FakeMobivate
 from tests.support.ports import free_port
+from tests.support.waiting import eventually
 
 FAKE_API_KEY = "fake-mobivate-key-for-tests"
 
@@ -50,13 +51,13 @@ class FakeMobivateServer:
             self.fake.app, host="127.0.0.1", port=self.port, log_config=None,
             lifespan="off", ws="none", access_log=False,
         )  # fmt: skip
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        for _ in range(500):
-            if self._server.started:
-                return
-            await asyncio.sleep(0.02)
-        raise AssertionError("the fake Mobivate did not start")
+        server = self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(server.serve())
+
+        async def started() -> bool:
+            return server.started
+
+        await eventually(started, within=10, what="the fake Mobivate starting", interval=0.02)
 
     async def stop(self) -> None:
         if self._server is not None and self._task is not None:

@@ -57,15 +57,18 @@ class ServiceProcess:
         await self.wait_until_up()
 
     async def wait_until_up(self, within: float = 60) -> None:
-        async with asyncio.timeout(within), httpx.AsyncClient(base_url=self.base_url) as client:
-            while True:
+        async with httpx.AsyncClient(base_url=self.base_url) as client:
+
+            async def up() -> bool:
                 assert self.process is not None
                 if self.process.returncode is not None:
                     raise AssertionError(f"service exited: {self.log_tail()}")
-                with suppress(httpx.TransportError):
-                    if (await client.get("/healthz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
+                try:
+                    return (await client.get("/healthz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(up, within=within, what="the service answering", interval=0.1)
 
     async def kill(self) -> None:
         """SIGKILL the whole process group: no shutdown, no flush, nothing."""

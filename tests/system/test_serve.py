@@ -16,6 +16,7 @@ from tests.support.metrics import metric_value
 from tests.support.ports import free_port
 from tests.support.rows import stored_receipts
 from tests.support.service import service, wait_until_ready
+from tests.support.waiting import eventually
 from tests.support.webhooks import webhook_url
 
 
@@ -72,12 +73,13 @@ async def test_openapi_describes_webhooks_and_probes(served: str) -> None:
 
 async def wait_for_webhooks_in_progress(base_url: str, count: int) -> None:
     """Until the server itself reports `count` webhooks received and not yet answered."""
-    async with asyncio.timeout(20), httpx.AsyncClient(base_url=base_url) as client:
-        while True:
+    async with httpx.AsyncClient(base_url=base_url) as client:
+
+        async def in_progress() -> bool:
             text = (await client.get("/metrics")).text
-            if metric_value(text, "webhook_requests_in_progress") == count:
-                return
-            await asyncio.sleep(0.02)
+            return metric_value(text, "webhook_requests_in_progress") == count
+
+        await eventually(in_progress, within=20, what="the webhooks in progress", interval=0.02)
 
 
 async def test_sigterm_answers_and_commits_the_webhooks_in_flight(
