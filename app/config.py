@@ -24,55 +24,275 @@ _EMPTY_KEPT = frozenset({"database_url", "mobivate_base_url", "forwarded_allow_i
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    environment: Literal["production", "development"] = "production"
-    database_url: str = DEFAULT_DATABASE_URL
-    database_pool_size: int = Field(default=10, ge=1)
-    webhook_secret: SecretStr | None = None
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    migrate_on_start: bool = True
-    public_base_url: str | None = None
-    api_tokens: SecretStr | None = None
-    log_format: Literal["json", "text"] = "text"
-    access_log: bool = True
-    forwarded_allow_ips: str = "127.0.0.1"
-    root_path: str = ""
-    metrics_token: SecretStr | None = None
-    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
-    click_dedupe_window_seconds: int = Field(default=600, ge=1)
-    ingest_max_batch: int = Field(default=500, ge=1)
-    ingest_linger_ms: float = Field(default=2.0, ge=0, le=1000)
-    mobivate_base_url: str = "https://api.mobivatebulksms.com"
-    mobivate_api_key: SecretStr | None = None
-    mobivate_timeout_seconds: float = Field(default=10.0, gt=0)
-    register_webhooks: bool = True
-    registration_backoff_initial_seconds: float = Field(default=2.0, gt=0)
-    registration_backoff_max_seconds: float = Field(default=600.0, gt=0)
-    registration_fresh_seconds: float = Field(default=600.0, ge=0)
-    optout_keywords: str | None = None
-    optin_keywords: str | None = None
-    help_keywords: str | None = None
-    outbox_poll_interval_seconds: float = Field(default=5.0, gt=0)
-    outbox_backoff_initial_seconds: float = Field(default=2.0, gt=0)
-    outbox_backoff_max_seconds: float = Field(default=600.0, gt=0)
-    outbox_lease_seconds: float = Field(default=120.0, gt=0)
-    optout_sync_interval_minutes: float = Field(default=0.0, ge=0)
-    optout_sync_page_size: int = Field(default=1000, ge=1, le=1000)
-    default_originator: str | None = None
-    default_route_id: str = Field(default="mglobal", min_length=1, max_length=64)
-    batch_max_messages: int = Field(default=10_000, ge=1)
-    idempotency_ttl_hours: float = Field(default=24.0, gt=0)
-    idempotency_wait_seconds: float = Field(default=10.0, ge=0)
-    idempotency_poll_seconds: float = Field(default=0.1, gt=0)
-    reconcile_interval_minutes: float = Field(default=0.0, ge=0)
-    reconcile_older_than_minutes: float = Field(default=360.0, gt=0)
-    event_stream_keepalive_seconds: float = Field(default=15.0, gt=0)
-    event_stream_poll_seconds: float = Field(default=1.0, gt=0)
-    event_feed_retention_hours: float = Field(default=168.0, gt=0)
-    stats_rollup_interval_seconds: float = Field(default=60.0, gt=0)
-    webhook_auth_failures_per_minute: int = Field(default=20, ge=0)
-    spool_dir: Path = Path("./data/spool")
-    spool_max_bytes: int = Field(default=1024**3, ge=1024)
-    spool_drain_interval_seconds: float = Field(default=1.0, gt=0)
+    # The configuration reference (docs/pages/configuration.md) is generated from these fields:
+    # each description is the setting's documentation; `shown_default` replaces a default that
+    # reads badly there (None, or a number that means "off").
+    environment: Literal["production", "development"] = Field(
+        default="production",
+        description="`production` refuses placeholder secrets (`changeme`, a `WEBHOOK_SECRET` "
+        "under 16 characters) and a non-https `PUBLIC_BASE_URL`; `development` allows them for "
+        "local runs.",
+    )
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="Where events are stored. PostgreSQL: "
+        "`postgresql+asyncpg://user:password@host:5432/dbname`.",
+    )
+    database_pool_size: int = Field(
+        default=10,
+        ge=1,
+        description="PostgreSQL connections per process (as many again may overflow).",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="The secret path segment of the webhook URLs. When unset, a random one is "
+        "generated on first start and kept in the database, so every replica and restart "
+        "agrees.",
+        json_schema_extra={"shown_default": "generated"},
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="`DEBUG`, `INFO`, `WARNING` or `ERROR`."
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        description="`serve` applies pending database migrations before it starts. Concurrent "
+        "starts are safe: one process migrates, the others wait.",
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="The HTTPS address your reverse proxy exposes, e.g. "
+        "`https://sms.example.com` (a path prefix such as `https://example.com/sms` works). Used "
+        "to print the full webhook URLs and to register them with Mobivate.",
+    )
+    api_tokens: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated bearer tokens accepted by the REST API under `/api/v1` "
+        "(several, so tokens can be rotated). With none set, the REST API refuses every "
+        "request.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="text",
+        description="`json` for one JSON object per line (the container image sets it), `text` "
+        "otherwise. Every line carries the request id; phone numbers are masked and secrets "
+        "replaced by `***`.",
+    )
+    access_log: bool = Field(
+        default=True,
+        description="One line per request: method, route template (never the raw path, which "
+        "carries the webhook secret), status, duration, request id.",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Comma-separated addresses of reverse proxies whose "
+        "`X-Forwarded-For`/`X-Forwarded-Proto` are believed; `*` trusts any, empty none. From "
+        "anyone else those headers are ignored.",
+    )
+    root_path: str = Field(
+        default="",
+        description="Path prefix the proxy serves the app under (e.g. `/sms`), whether or not "
+        "the proxy strips it; `/docs` and `/openapi.json` follow it.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, `GET /metrics` requires `Authorization: Bearer <METRICS_TOKEN>`.",
+    )
+    max_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="Largest webhook body accepted (256 KiB); larger ones get `413`.",
+    )
+    click_dedupe_window_seconds: int = Field(
+        default=600,
+        ge=1,
+        description="Identical click notifications within one such window are one click (see "
+        "[Duplicates](webhooks.md#duplicates)).",
+    )
+    ingest_max_batch: int = Field(
+        default=500,
+        ge=1,
+        description="Most webhook requests written in one database transaction.",
+    )
+    ingest_linger_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=1000,
+        description="How long the ingest writer waits after the first request of a transaction "
+        "for more to join it (`0`: no wait). Larger transactions cost less CPU per request.",
+    )
+    mobivate_base_url: str = Field(
+        default="https://api.mobivatebulksms.com",
+        description="Mobivate's API; point it at the fake Mobivate to try things locally.",
+    )
+    mobivate_api_key: SecretStr | None = Field(
+        default=None,
+        description="Your Mobivate API key. With it and `PUBLIC_BASE_URL` set, the service "
+        "registers its webhook URLs with Mobivate at startup (see "
+        "[Registering the webhooks](registration.md)). Never logged.",
+    )
+    mobivate_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of each call to Mobivate."
+    )
+    register_webhooks: bool = Field(
+        default=True,
+        description="`false` stops the service from registering its webhook URLs at startup "
+        "(for URLs you manage by hand).",
+    )
+    registration_backoff_initial_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="First wait before retrying a registration Mobivate did not accept; it "
+        "doubles per attempt, with jitter.",
+    )
+    registration_backoff_max_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="Longest wait between registration attempts; also the wait after Mobivate "
+        "refuses the API key.",
+    )
+    registration_fresh_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="A URL registered successfully less than this long ago, by any replica, is "
+        "not registered again at startup; `0` registers at every start.",
+    )
+    optout_keywords: str | None = Field(
+        default=None,
+        description="Comma-separated replies that opt the sender out (see "
+        "[Keywords](optouts.md#keywords)). Setting it replaces the whole list; empty means the "
+        "default.",
+    )
+    optin_keywords: str | None = Field(
+        default=None,
+        description="Replies that opt the sender back in. Setting it replaces the whole list.",
+    )
+    help_keywords: str | None = Field(
+        default=None,
+        description="Replies recorded as help requests (no reply is sent). Setting it replaces "
+        "the whole list.",
+    )
+    outbox_poll_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often each process looks for opt-out changes to push to Mobivate. A "
+        "change made by this process is pushed at once; the poll picks up retries and changes "
+        "made by other replicas.",
+    )
+    outbox_backoff_initial_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="First wait before retrying a push Mobivate did not take (unreachable, "
+        "timeout, `5xx`, `429`); it doubles per attempt, with jitter.",
+    )
+    outbox_backoff_max_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="Longest wait between retries of a push; also the wait after Mobivate "
+        "refuses the API key.",
+    )
+    outbox_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a process may hold a push it is delivering; if it dies meanwhile, "
+        "another process retries the push after this time.",
+    )
+    optout_sync_interval_minutes: float = Field(
+        default=0.0,
+        ge=0,
+        description="When above 0, each process imports Mobivate's recent opt-outs at start and "
+        "then at this interval (see [Importing Mobivate's list]"
+        "(optouts.md#importing-mobivates-list)).",
+        json_schema_extra={"shown_default": "0 (off)"},
+    )
+    optout_sync_page_size: int = Field(
+        default=1000,
+        ge=1,
+        le=1000,
+        description="Records per page when importing Mobivate's opt-out list (1 to 1000).",
+    )
+    default_originator: str | None = Field(
+        default=None,
+        description="Sender id of messages that name none (see [Sending](sending.md)).",
+    )
+    default_route_id: str = Field(
+        default="mglobal",
+        min_length=1,
+        max_length=64,
+        description="Mobivate route of messages that name none.",
+    )
+    batch_max_messages: int = Field(
+        default=10_000, ge=1, description="Most messages in one `POST /api/v1/batches`."
+    )
+    idempotency_ttl_hours: float = Field(
+        default=24.0, gt=0, description="How long an `Idempotency-Key` keeps its response."
+    )
+    idempotency_wait_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long a duplicate request waits for the first one to finish before `409`.",
+    )
+    idempotency_poll_seconds: float = Field(
+        default=0.1, gt=0, description="How often it looks while waiting."
+    )
+    reconcile_interval_minutes: float = Field(
+        default=0.0,
+        ge=0,
+        description="When above 0, each process reconciles messages still not final at this "
+        "interval (see [Reconciliation](sending.md#reconciliation)).",
+        json_schema_extra={"shown_default": "0 (off)"},
+    )
+    reconcile_older_than_minutes: float = Field(
+        default=360.0,
+        gt=0,
+        description="Scheduled reconciliation looks at messages submitted at least this long ago.",
+    )
+    event_stream_keepalive_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="An idle live feed (`/api/v1/events/stream`) gets a `: keep-alive` comment "
+        "this often, so proxies keep it open.",
+    )
+    event_stream_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the live feed looks for new events when no notification woke it.",
+    )
+    event_feed_retention_hours: float = Field(
+        default=168.0,
+        gt=0,
+        description="How long live-feed entries are kept for clients resuming with "
+        "`Last-Event-ID`.",
+    )
+    stats_rollup_interval_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the figures of past hours are kept up to date for "
+        "`/api/v1/stats` (PostgreSQL).",
+    )
+    webhook_auth_failures_per_minute: int = Field(
+        default=20,
+        ge=0,
+        description="Wrong webhook secrets accepted from one client address per minute; further "
+        "wrong ones get `429` (see [Authentication](webhooks.md#authentication)). `0` turns "
+        "this off. A request with the right secret is never refused.",
+    )
+    spool_dir: Path = Field(
+        default=Path("./data/spool"),
+        description="Where webhook requests are kept on disk while the database is unreachable; "
+        "compose mounts the `spool` volume at `/app/spool` (see "
+        "[When the database is down](webhooks.md#when-the-database-is-down)).",
+    )
+    spool_max_bytes: int = Field(
+        default=1024**3,
+        ge=1024,
+        description="Most bytes of webhook bodies one process keeps in its spool (1 GiB); past "
+        "it, webhooks get `503`.",
+    )
+    spool_drain_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often a process with something in its spool checks whether the "
+        "database is back.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
