@@ -83,9 +83,9 @@ class Settings(BaseSettings):
     )
     forwarded_allow_ips: str = Field(
         default="127.0.0.1",
-        description="Comma-separated addresses of reverse proxies whose "
-        "`X-Forwarded-For`/`X-Forwarded-Proto` are believed; `*` trusts any, empty none. From "
-        "anyone else those headers are ignored.",
+        description="Comma-separated addresses (or networks, such as `10.0.0.0/8`) of reverse "
+        "proxies whose `X-Forwarded-For`/`X-Forwarded-Proto` are believed; `*` trusts any, empty "
+        "none. From anyone else those headers are ignored.",
     )
     root_path: str = Field(
         default="",

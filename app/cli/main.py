@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mobivate-hooks",
         description="Webhook receiver, opt-out registry and sender for Mobivate bulk SMS. "
-        "Settings come from environment variables (see README).",
+        "Settings come from environment variables (see Configuration in docs/).",
         epilog="Every command exits 2 on a configuration error and 4 when it cannot use the "
         "database, with one line saying why. COMMAND --help tells more about each.",
     )
