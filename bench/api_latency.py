@@ -172,7 +172,7 @@ async def main() -> int:
     parser.add_argument("--budget-ms", type=float, default=100.0)
     args = parser.parse_args()
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{args.database}",
         api_tokens=TOKEN,
         webhook_secret="bench-webhook-secret-0123456789",

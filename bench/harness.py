@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 
 REPO = Path(__file__).resolve().parent.parent
 LUA_SCRIPT = REPO / "bench" / "webhooks.lua"
