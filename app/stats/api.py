@@ -11,6 +11,7 @@ from app.api.deps import EngineDep
 from app.api.docs import ERRORS
 from app.api.pagination import invalid
 from app.core.db import utcnow
+from app.core.times import ORJSON_UTC
 from app.stats.queries import MAX_BUCKETS, bucket_count, window_stats
 from app.stats.schemas import StatsOut
 
@@ -68,6 +69,6 @@ async def get_stats(engine: EngineDep, query: Annotated[StatsQuery, Query()]) ->
             "totals": vars(stats.totals),
             "buckets": stats.buckets,
         },
-        option=orjson.OPT_UTC_Z,
+        option=ORJSON_UTC,
     )
     return Response(body, media_type="application/json")
