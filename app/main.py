@@ -23,18 +23,20 @@ from app.api.openapi import install_openapi
 from app.config import Settings, get_settings
 from app.core.logs import register_secret
 from app.feed import api as feed
-from app.ops import health, metrics_api
+from app.ops import health, metrics_api, overview
 from app.optouts import api as optouts
 from app.registration import api as registration
 from app.runtime import open_runtime
 from app.sending import api as sending
 from app.stats import api as stats
+from app.ui.pages import UI_PATH, install_ui
 from app.webhooks import api as webhook_lists
 from app.webhooks import receive as webhooks
 
 API_PREFIX = "/api/v1"
 API_ROUTERS = tuple(
-    domain.router for domain in (registration, optouts, sending, webhook_lists, feed, stats)
+    domain.router
+    for domain in (registration, optouts, sending, webhook_lists, feed, stats, overview)
 )
 
 
@@ -60,7 +62,7 @@ def api_route_templates() -> dict[int, str]:
     }
 
 
-MOUNTS = (ASSETS_PATH,)
+MOUNTS = (ASSETS_PATH, UI_PATH)
 
 
 def operation_id(route: APIRoute) -> str:
@@ -129,4 +131,5 @@ def create_app(
     install_error_handlers(app)
     install_openapi(app)
     install_docs_pages(app)
+    install_ui(app)
     return app

@@ -28,7 +28,7 @@ from tests.support.harness import Harness, sending_settings, start_harness
 from tests.support.paths import DATA_DIR
 from tests.support.postgres import PgCluster, throwaway_postgres
 
-pytest_plugins = ("tests.support.figures",)
+pytest_plugins = ("tests.support.figures", "tests.support.browser")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
