@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.db import utcnow
-from app.core.tables import OutboundMessage, OutboxMessage, WebhookRegistration
+from app.core.tables import Optout, OutboundMessage, OutboxMessage, WebhookRegistration
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class StateSnapshot:
     outbox_failed: int
     outbox_oldest_pending_at: datetime | None
     messages_in_flight: int
+    opted_out: int
     taken_at: datetime
 
     @property
@@ -66,12 +67,17 @@ async def take_snapshot(engine: AsyncEngine) -> StateSnapshot:
                 OutboundMessage.final.is_(False), OutboundMessage.submitted_at.is_not(None)
             )
         )
+        # The (opted_out, changed_at, msisdn) index answers this one.
+        opted_out = await conn.scalar(
+            select(func.count()).select_from(Optout).where(Optout.opted_out.is_(True))
+        )
     return StateSnapshot(
         registrations=registrations,
         outbox_pending=counts.get("pending", 0),
         outbox_failed=counts.get("failed", 0),
         outbox_oldest_pending_at=oldest,
         messages_in_flight=int(in_flight or 0),
+        opted_out=int(opted_out or 0),
         taken_at=utcnow(),
     )
 
@@ -124,6 +130,11 @@ class _SnapshotCollector(Collector):
             "messages_in_flight",
             "Sent messages Mobivate took that have no final status yet (waiting for receipts)",
             value=snapshot.messages_in_flight,
+        )
+        yield GaugeMetricFamily(
+            "optouts_opted_out",
+            "Numbers opted out now (nothing is ever sent to them)",
+            value=snapshot.opted_out,
         )
 
 

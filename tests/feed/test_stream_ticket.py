@@ -31,6 +31,8 @@ async def test_a_ticket_opens_the_live_feed_without_the_token(running: RunningAp
         event = await stream.next()
         assert event.event == "receipt"
         assert event.data["data"]["status"] == "DELIVERED"
+        assert event.data["created_at"].endswith("Z")
+        assert event.data["data"]["occurred_at"].endswith("Z")  # one time format everywhere
 
 
 async def test_a_ticket_is_refused_when_expired_forged_or_outside_the_feed(

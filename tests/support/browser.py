@@ -6,7 +6,6 @@ failure: `.ci/run` installs it. The directory the screenshots go to is printed a
 run (a pytest plugin: this module is listed in conftest's pytest_plugins).
 """
 
-import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -16,8 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 from playwright.async_api import BrowserContext, Page, Route, async_playwright
+
+from tests.support.tools import require
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
@@ -31,14 +31,6 @@ FLAGS = [
     "--disable-sync",
 ]
 _SCREENSHOTS: list[Path] = []
-
-
-def require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium before the suite")
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium); CI=true makes this fail")
 
 
 @dataclass
@@ -55,9 +47,7 @@ class Browser:
         page = await self.context.new_page()
         page.on(
             "console",
-            lambda message: self.console.append(message.text)
-            if message.type == "error"
-            else None,
+            lambda message: self.console.append(message.text) if message.type == "error" else None,
         )
         page.on("pageerror", lambda error: self.console.append(str(error)))
         await page.set_viewport_size({"width": width, "height": height})
@@ -73,7 +63,7 @@ class Browser:
 @asynccontextmanager
 async def chromium(allowed_origins: list[str], screenshots: Path) -> AsyncIterator[Browser]:
     """A fresh Chromium profile that may reach `allowed_origins` (scheme://host:port) only."""
-    require_chromium()
+    require(str(CHROMIUM), "chromium")
     profile = Path(tempfile.mkdtemp(prefix="chromium-profile-"))
     allowed = {urlsplit(origin).netloc for origin in allowed_origins}
     try:

@@ -2,6 +2,7 @@
 from the service alone; an operator signs in, sees the delivery funnel, and sees a webhook posted
 during the test arrive in the live feed. Screenshots are kept (the run prints where)."""
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from tests.support.webhooks import post_click, post_incoming, post_receipt, webh
 
 @pytest.fixture(scope="session")
 def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("screenshots")
+    """Under pytest's tmp path; SCREENSHOT_DIR=docs/images refreshes the documentation's."""
+    chosen = os.environ.get("SCREENSHOT_DIR")
+    return Path(chosen).resolve() if chosen else tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture
@@ -33,8 +36,9 @@ async def service(database_url: str) -> AsyncIterator[tuple[Harness, str]]:
 async def browser(
     service: tuple[Harness, str], screenshots: Path, backend: str
 ) -> AsyncIterator[Browser]:
-    async with chromium([service[1]], screenshots / backend) as browser:
-        (screenshots / backend).mkdir(exist_ok=True)
+    folder = screenshots if os.environ.get("SCREENSHOT_DIR") else screenshots / backend
+    folder.mkdir(exist_ok=True)
+    async with chromium([service[1]], folder) as browser:
         yield browser
         assert browser.blocked == []
         assert all(url.startswith(service[1] + "/") for url in browser.requested)

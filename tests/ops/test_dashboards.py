@@ -1,0 +1,188 @@
+"""The shipped Prometheus alert rules and Grafana dashboard: promtool accepts the rules and the
+configuration, every expression names only metrics the service exports (read from a running
+app's /metrics), every alert has a runbook section in the operations page, and the Grafana
+provisioning points at the files compose mounts."""
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.app import RunningApp
+from tests.support.paths import REPO
+from tests.support.tools import require
+
+DEPLOY = REPO / "docs" / "deploy"
+ALERTS = DEPLOY / "prometheus" / "alerts.yml"
+PROMETHEUS = DEPLOY / "prometheus" / "prometheus.yml"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "mobivate-hooks.json"
+PROVISIONING = DEPLOY / "grafana" / "provisioning"
+OPERATIONS = REPO / "docs" / "pages" / "operations.md"
+
+# Metrics Prometheus makes itself rather than the service.
+PROMETHEUS_OWN = {"up"}
+_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
+_KEYWORDS |= {"and", "or", "unless", "bool", "offset", "inf", "nan"}
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def metric_names(expression: str) -> set[str]:
+    """The metric names an expression reads: identifiers that are not functions, keywords,
+    label names in {...} or by/without (...), or range durations."""
+    text = _STRING.sub('""', expression)
+    text = re.sub(r"\{[^}]*\}", "", text)
+    text = re.sub(r"\[[^\]]*\]", "", text)
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
+    names = set()
+    for match in _NAME.finditer(text):
+        following = text[match.end() :].lstrip()
+        name = match.group()
+        if following.startswith("(") or name.lower() in _KEYWORDS:
+            continue
+        if text[max(0, match.start() - 1)] == "$":  # a Grafana variable
+            continue
+        names.add(name)
+    return names
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+def dashboard_expressions() -> list[tuple[str, str]]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [
+        (panel["title"], target["expr"])
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", ())
+    ]
+
+
+def exported(metrics_text: str) -> set[str]:
+    """Every series name /metrics can show: each family's name, with a histogram's parts."""
+    names = set()
+    for line in metrics_text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            names.add(name)
+            if kind == "histogram":
+                names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+            if kind == "counter" and not name.endswith("_total"):
+                names.add(f"{name}_total")
+    return names
+
+
+def test_promtool_accepts_the_rules_and_the_configuration() -> None:
+    promtool = require("promtool", "prometheus")
+
+    async def check(*arguments: str) -> str:
+        process = await asyncio.create_subprocess_exec(
+            promtool, "check", *arguments,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        output = (await process.communicate())[0].decode()
+        assert process.returncode == 0, output
+        return output
+
+    assert "SUCCESS: 10 rules found" in asyncio.run(check("rules", str(ALERTS)))
+    asyncio.run(check("config", str(PROMETHEUS)))
+
+
+def test_the_expression_parser_finds_metric_names() -> None:
+    expression = (
+        'max(messages_in_flight) > 0 and (sum(increase(webhook_requests_total{kind="receipt", '
+        'outcome=~"stored|x"}[30m])) or vector(0)) == 0 and histogram_quantile(0.95, sum by '
+        "(le) (rate(http_request_duration_seconds_bucket[$__rate_interval])))"
+    )
+    assert metric_names(expression) == {
+        "messages_in_flight",
+        "webhook_requests_total",
+        "http_request_duration_seconds_bucket",
+    }
+
+
+async def test_every_expression_reads_metrics_the_service_exports(running: RunningApp) -> None:
+    available = exported((await running.client.get("/metrics")).text) | PROMETHEUS_OWN
+    used: dict[str, set[str]] = {}
+    for rule in alert_rules():
+        used[f"alert {rule['alert']}"] = metric_names(rule["expr"])
+    for title, expression in dashboard_expressions():
+        used.setdefault(f"panel {title}", set()).update(metric_names(expression))
+    for where, names in used.items():
+        assert names, where
+        assert names <= available, (where, names - available)
+    everything = set().union(*used.values())
+    for wanted in ("outbox_pending", "spool_entries", "webhook_registration_state"):
+        assert wanted in everything
+
+
+def test_every_alert_has_a_runbook_section() -> None:
+    headings = {
+        re.sub(r"[^a-z0-9-]", "", line.lstrip("#").strip().lower().replace(" ", "-"))
+        for line in OPERATIONS.read_text().splitlines()
+        if line.startswith("#")
+    }
+    for rule in alert_rules():
+        assert rule["for"], rule["alert"]
+        assert rule["labels"]["severity"] in ("warning", "critical")
+        runbook = rule["annotations"]["runbook"]
+        assert runbook == f"operations.md#{rule['alert'].lower()}", rule["alert"]
+        assert rule["alert"].lower() in headings, rule["alert"]
+
+
+def test_the_dashboard_is_well_formed() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert dashboard["uid"] == "mobivate-hooks"
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    [variable] = dashboard["templating"]["list"]
+    assert (variable["type"], variable["query"]) == ("datasource", "prometheus")
+    titles = set()
+    for panel in dashboard["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] >= 0, panel["title"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        if panel["type"] == "row":
+            continue
+        titles.add(panel["title"])
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        assert panel["targets"], panel["title"]
+        ref_ids = [target["refId"] for target in panel["targets"]]
+        assert len(ref_ids) == len(set(ref_ids)), panel["title"]
+    for topic in ("Webhook requests", "Ingest latency", "Delivery funnel", "Opt-out outbox"):
+        assert any(title.startswith(topic) for title in titles), topic
+    assert any("spool" in title.lower() for title in titles)
+    assert any("Mobivate call errors" in title for title in titles)
+
+
+@pytest.mark.parametrize("service", ["prometheus", "grafana"])
+def test_compose_mounts_the_shipped_files(service: str) -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    spec = compose["services"][service]
+    assert spec["profiles"] == ["demo"]
+    assert ":" in spec["image"].rsplit("/", 1)[-1]  # pinned by tag
+    for volume in spec["volumes"]:
+        source = volume.split(":")[0]
+        assert (REPO / source).exists(), volume
+    assert all(port.startswith("127.0.0.1:") for port in spec["ports"])
+
+
+def test_grafana_provisioning_points_at_the_mounted_dashboards() -> None:
+    [source] = yaml.safe_load((PROVISIONING / "datasources" / "prometheus.yml").read_text())[
+        "datasources"
+    ]
+    assert source["type"] == "prometheus"
+    assert source["url"] == "http://prometheus:9090"
+    [provider] = yaml.safe_load((PROVISIONING / "dashboards" / "mobivate-hooks.yml").read_text())[
+        "providers"
+    ]
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    mounts = dict(v.split(":")[:2] for v in compose["services"]["grafana"]["volumes"])
+    assert mounts["./docs/deploy/grafana/dashboards"] == provider["options"]["path"]
+    assert Path(REPO / "docs/deploy/grafana/dashboards" / DASHBOARD.name).exists()
