@@ -6,6 +6,7 @@ provisioning points at the files compose mounts."""
 import asyncio
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +14,16 @@ import pytest
 import yaml
 
 from tests.support.app import RunningApp
-from tests.support.bodies import at
+from tests.support.bodies import at, incoming
+from tests.support.browser import chromium
+from tests.support.dashboard_preview import render
 from tests.support.harness import Harness, send_message
 from tests.support.paths import REPO
 from tests.support.prometheus import prometheus
 from tests.support.served import served
 from tests.support.tools import require
 from tests.support.waiting import eventually
-from tests.support.webhooks import post_click, post_receipt
+from tests.support.webhooks import post_click, post_receipt, post_stored
 
 DEPLOY = REPO / "docs" / "deploy"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
@@ -200,19 +203,36 @@ def grafana_to_promql(expression: str) -> str:
     return expression.replace("$__rate_interval", "1m").replace("$__range", "5m")
 
 
+async def _traffic(harness: Harness, rounds: int) -> None:
+    """A few seconds of a campaign's life, a round a second: a message sent each round, most
+    delivered, some expired, clicks, replies and a STOP."""
+    for n in range(rounds):
+        number = f"+4477009002{n:02}"
+        sent = await send_message(harness, number, f"p-{n}")
+        await post_receipt(harness.client, sent["mobivate_id"], "ACCEPTED", 2, at(n))
+        final = ("EXPIRED", 3) if n % 4 == 3 else ("DELIVERED", 1)
+        await post_receipt(harness.client, sent["mobivate_id"], *final, at(n + 0.5))
+        if n % 2 == 0:
+            await post_click(harness.client, sent["to"], sent["mobivate_id"])
+        if n % 3 == 0:
+            text = "STOP" if n % 6 == 3 else "Thanks"
+            body = incoming(sent["to"], text, in_reply_to=sent["mobivate_id"])
+            await post_stored(harness.client, "incoming", body)
+        await asyncio.sleep(1)
+
+
 async def test_prometheus_evaluates_every_expression_on_the_services_samples(
-    harness: Harness, tmp_path: Path
+    harness: Harness, tmp_path: Path, screenshots: Path
 ) -> None:
-    """Real samples: a message sent and delivered, a click, a reply, an opt-out; then each panel
-    query and each alert rule, evaluated by Prometheus, answers without error."""
-    sent = await send_message(harness, "+447700900123", "p-1")
-    await post_receipt(harness.client, sent["mobivate_id"], "DELIVERED", 1, at(1))
-    await post_click(harness.client, "447700900123", sent["mobivate_id"])
-    await harness.opt_out("447700900124")
+    """Real samples from a few seconds of traffic; then each panel query and each alert rule,
+    evaluated by Prometheus, answers without error, and a preview of the dashboard drawn from
+    those answers is kept with the screenshots."""
     async with (
         served(harness.running.app) as base,
         prometheus(base.removeprefix("http://"), tmp_path) as server,
     ):
+        started = time.time()
+        await _traffic(harness, 12)
 
         async def scraped() -> bool:
             # rate() and increase() need two samples of a series in their range.
@@ -244,3 +264,10 @@ async def test_prometheus_evaluates_every_expression_on_the_services_samples(
         assert len(rules) == len(alert_rules())
         for rule in rules:
             assert rule["health"] == "ok", rule
+        dashboard = json.loads(DASHBOARD.read_text())
+        page_html = await render(dashboard, server, started, time.time())
+    async with chromium([], screenshots) as browser:
+        page = await browser.new_page(width=1600, height=900)
+        await page.set_content(page_html)
+        await browser.screenshot(page, "grafana-dashboard-preview")
+        assert browser.blocked == []

@@ -58,11 +58,6 @@ def _dashboard_app() -> Starlette:
     return Starlette(routes=[Route("/", page)])
 
 
-@pytest.fixture(scope="session")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("dashboard-screenshots")
-
-
 @pytest.fixture
 async def origins() -> AsyncIterator[tuple[str, str]]:
     """Two dashboards on origins of their own: the first is listed, the second is not."""
@@ -81,7 +76,9 @@ async def api(database_url: str, origins: tuple[str, str]) -> AsyncIterator[str]
 
 @pytest.fixture
 async def browser(api: str, origins: tuple[str, str], screenshots: Path) -> AsyncIterator[Browser]:
-    async with chromium([api, *origins], screenshots) as browser:
+    folder = screenshots / "cross-origin"
+    folder.mkdir(exist_ok=True)
+    async with chromium([api, *origins], folder) as browser:
         yield browser
         assert browser.blocked == []
 

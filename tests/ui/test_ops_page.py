@@ -18,13 +18,6 @@ from tests.support.served import served
 from tests.support.webhooks import post_click, post_incoming, post_receipt, webhook_url
 
 
-@pytest.fixture(scope="session")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Under pytest's tmp path; SCREENSHOT_DIR=docs/images refreshes the documentation's."""
-    chosen = os.environ.get("SCREENSHOT_DIR")
-    return Path(chosen).resolve() if chosen else tmp_path_factory.mktemp("screenshots")
-
-
 @pytest.fixture
 async def service(database_url: str) -> AsyncIterator[tuple[Harness, str]]:
     settings = sending_settings(database_url, event_stream_keepalive_seconds=1)
