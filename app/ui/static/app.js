@@ -250,14 +250,18 @@ async function openFeed() {
     feed.addEventListener(kind, showEvent);
   }
   feed.onerror = () => {
-    if (feed.readyState === EventSource.CLOSED) {
-      // The ticket only opens a stream for a short while: reconnect with a new one.
-      text($("feed-state"), "reconnecting…");
-      setTimeout(() => openFeed().catch(failed), 2000);
-    } else {
-      text($("feed-state"), "reconnecting…");
-    }
+    text($("feed-state"), "reconnecting…");
+    // EventSource retries by itself, with the same URL; once the ticket has expired that is
+    // refused and it gives up: then reconnect with a new ticket, from the last event seen.
+    if (feed.readyState === EventSource.CLOSED) reconnectFeed();
   };
+}
+
+function reconnectFeed() {
+  setTimeout(() => sessionStorage.getItem(TOKEN_KEY) && openFeed().catch((error) => {
+    if (error instanceof Unauthorized) failed(error);
+    else reconnectFeed(); // the service is away: try again
+  }), 2000);
 }
 
 // ---- putting it together --------------------------------------------------------------------
