@@ -15,7 +15,7 @@ import yaml
 
 from tests.support.app import RunningApp
 from tests.support.bodies import at, incoming
-from tests.support.browser import chromium
+from tests.support.browser import chromium, screenshot_folder
 from tests.support.dashboard_preview import render
 from tests.support.harness import Harness, send_message
 from tests.support.paths import REPO
@@ -222,7 +222,7 @@ async def _traffic(harness: Harness, rounds: int) -> None:
 
 
 async def test_prometheus_evaluates_every_expression_on_the_services_samples(
-    harness: Harness, tmp_path: Path, screenshots: Path
+    harness: Harness, tmp_path: Path, screenshots: Path, backend: str
 ) -> None:
     """Real samples from a few seconds of traffic; then each panel query and each alert rule,
     evaluated by Prometheus, answers without error, and a preview of the dashboard drawn from
@@ -266,7 +266,7 @@ async def test_prometheus_evaluates_every_expression_on_the_services_samples(
             assert rule["health"] == "ok", rule
         dashboard = json.loads(DASHBOARD.read_text())
         page_html = await render(dashboard, server, started, time.time())
-    async with chromium([], screenshots) as browser:
+    async with chromium([], screenshot_folder(screenshots, backend)) as browser:
         page = await browser.new_page(width=1600, height=900)
         await page.set_content(page_html)
         await browser.screenshot(page, "grafana-dashboard-preview")

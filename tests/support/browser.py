@@ -6,6 +6,7 @@ failure: `.ci/run` installs it. The directory the screenshots go to is printed a
 run (a pytest plugin: this module is listed in conftest's pytest_plugins).
 """
 
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -31,6 +32,14 @@ FLAGS = [
     "--disable-sync",
 ]
 _SCREENSHOTS: list[Path] = []
+
+
+def screenshot_folder(screenshots: Path, backend: str) -> Path:
+    """A folder per backend under the run's screenshots; SCREENSHOT_DIR (the documentation's
+    pictures) takes them as they are."""
+    folder = screenshots if os.environ.get("SCREENSHOT_DIR") else screenshots / backend
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @dataclass

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from tests.support.app import API_TOKEN
 from tests.support.bodies import incoming
-from tests.support.browser import Browser, chromium
+from tests.support.browser import Browser, chromium, screenshot_folder
 from tests.support.harness import sending_settings, start_harness
 from tests.support.served import served
 from tests.support.webhooks import webhook_url
@@ -75,9 +75,10 @@ async def api(database_url: str, origins: tuple[str, str]) -> AsyncIterator[str]
 
 
 @pytest.fixture
-async def browser(api: str, origins: tuple[str, str], screenshots: Path) -> AsyncIterator[Browser]:
-    folder = screenshots / "cross-origin"
-    folder.mkdir(exist_ok=True)
+async def browser(
+    api: str, origins: tuple[str, str], screenshots: Path, backend: str
+) -> AsyncIterator[Browser]:
+    folder = screenshot_folder(screenshots, backend)
     async with chromium([api, *origins], folder) as browser:
         yield browser
         assert browser.blocked == []

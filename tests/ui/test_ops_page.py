@@ -2,7 +2,6 @@
 from the service alone; an operator signs in, sees the delivery funnel, and sees a webhook posted
 during the test arrive in the live feed. Screenshots are kept (the run prints where)."""
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from playwright.async_api import Page, expect
 
 from tests.support.app import API_TOKEN
 from tests.support.bodies import at, incoming
-from tests.support.browser import Browser, chromium
+from tests.support.browser import Browser, chromium, screenshot_folder
 from tests.support.harness import Harness, send_message, sending_settings, start_harness
 from tests.support.served import served
 from tests.support.webhooks import post_click, post_incoming, post_receipt, webhook_url
@@ -29,9 +28,7 @@ async def service(database_url: str) -> AsyncIterator[tuple[Harness, str]]:
 async def browser(
     service: tuple[Harness, str], screenshots: Path, backend: str
 ) -> AsyncIterator[Browser]:
-    folder = screenshots if os.environ.get("SCREENSHOT_DIR") else screenshots / backend
-    folder.mkdir(exist_ok=True)
-    async with chromium([service[1]], folder) as browser:
+    async with chromium([service[1]], screenshot_folder(screenshots, backend)) as browser:
         yield browser
         assert browser.blocked == []
         assert all(url.startswith(service[1] + "/") for url in browser.requested)
