@@ -294,6 +294,21 @@ class Settings(BaseSettings):
         "database is back.",
     )
 
+    cors_allow_origins: str | None = Field(
+        default=None,
+        description="Comma-separated origins (e.g. `https://dash.example.com`) whose pages may "
+        "call the REST API from a browser (CORS). Unset: none may; `*` is refused, as the API "
+        "takes credentials. Browser pages open the live feed with a stream ticket "
+        "(`POST /api/v1/events/stream-ticket`), never with the API token in a URL.",
+    )
+    stream_ticket_ttl_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How long a live-feed stream ticket can open a stream. A stream opened in "
+        "time stays open; a browser that reconnects after that asks for a new ticket.",
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
@@ -344,6 +359,23 @@ class Settings(BaseSettings):
             )
         return url.render_as_string(hide_password=False)
 
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        origins = [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        for origin in origins:
+            parts = urlsplit(origin)
+            if origin == "*":
+                raise ValueError("'*' is not allowed: list the dashboards' origins")
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+                raise ValueError(
+                    f"{origin!r} is not an origin; expected scheme://host[:port], "
+                    "e.g. https://dash.example.com"
+                )
+        return ",".join(origins) or None
+
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> "Settings":
         if self.environment != "production":
@@ -373,6 +405,10 @@ class Settings(BaseSettings):
         if self.api_tokens is None:
             return []
         return [t.strip() for t in self.api_tokens.get_secret_value().split(",") if t.strip()]
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return self.cors_allow_origins.split(",") if self.cors_allow_origins else []
 
     @property
     def is_sqlite(self) -> bool:

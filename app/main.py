@@ -9,40 +9,66 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import __version__
-from app.api.deps import ApiAuth
+from app.api.deps import ApiAuth, TokenOrTicketAuth
 from app.api.docs import AUTH
+from app.api.docs_pages import ASSETS_PATH, install_docs_pages
 from app.api.errors import install_error_handlers
 from app.api.middleware import RequestContextMiddleware, RootPathMiddleware
 from app.api.openapi import install_openapi
 from app.config import Settings, get_settings
 from app.core.logs import register_secret
 from app.feed import api as feed
-from app.ops import health, metrics_api
+from app.ops import health, metrics_api, overview
 from app.optouts import api as optouts
 from app.registration import api as registration
 from app.runtime import open_runtime
 from app.sending import api as sending
 from app.stats import api as stats
+from app.ui.pages import UI_PATH, install_ui
 from app.webhooks import api as webhook_lists
 from app.webhooks import receive as webhooks
 
+API_PREFIX = "/api/v1"
+API_ROUTERS = tuple(
+    domain.router
+    for domain in (registration, optouts, sending, webhook_lists, feed, stats, overview)
+)
+
 
 def api_router() -> APIRouter:
-    """Every REST API route under /api/v1, behind the bearer token."""
-    router = APIRouter(prefix="/api/v1", dependencies=[ApiAuth], responses=AUTH)
-    for domain in (
-        registration,
-        optouts,
-        sending,
-        webhook_lists,
-        feed,
-        stats,
-    ):
-        router.include_router(domain.router)
+    """Every REST API route under /api/v1, behind the bearer token (or a stream ticket for the
+    live feed)."""
+    router = APIRouter(prefix=API_PREFIX, responses=AUTH)
+    authenticated = APIRouter(dependencies=[ApiAuth])
+    for domain_router in API_ROUTERS:
+        authenticated.include_router(domain_router)
+    router.include_router(authenticated)
+    # The live feed also opens with a stream ticket, for browsers' EventSource.
+    router.include_router(feed.stream_router, dependencies=[TokenOrTicketAuth])
     return router
+
+
+def api_route_templates() -> dict[int, str]:
+    """The full template of every /api/v1 route, for access logs and metric labels."""
+    return {
+        id(route): API_PREFIX + str(getattr(route, "path", ""))
+        for domain_router in (*API_ROUTERS, feed.stream_router)
+        for route in domain_router.routes
+    }
+
+
+MOUNTS = (ASSETS_PATH, UI_PATH)
+
+
+def operation_id(route: APIRoute) -> str:
+    """A route's operationId is its function's name (`get_batch`, `stream_events`): stable, and
+    what a generated client names its methods after."""
+    return route.name
 
 
 def create_app(
@@ -65,6 +91,9 @@ def create_app(
         summary="Webhook receiver, opt-out registry and sender for Mobivate bulk SMS",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     for token in settings.api_token_list:
         register_secret(token)
@@ -76,7 +105,21 @@ def create_app(
         if secret_setting is not None:
             register_secret(secret_setting.get_secret_value())
     # Starlette runs the middleware added last outermost: client address first, then context.
-    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
+            expose_headers=["X-Request-ID", "Idempotent-Replayed", "Location"],
+            max_age=600,
+        )
+    app.add_middleware(
+        RequestContextMiddleware,
+        access_log=settings.access_log,
+        prefixed=api_route_templates(),
+        mounts=MOUNTS,
+    )
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     if settings.root_path:
         app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
@@ -87,4 +130,6 @@ def create_app(
     app.router.routes[:0] = webhooks.routes
     install_error_handlers(app)
     install_openapi(app)
+    install_docs_pages(app)
+    install_ui(app)
     return app

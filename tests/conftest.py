@@ -5,6 +5,7 @@ emptied after every test."""
 import asyncio
 import io
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from tests.support.harness import Harness, sending_settings, start_harness
 from tests.support.paths import DATA_DIR
 from tests.support.postgres import PgCluster, throwaway_postgres
 
-pytest_plugins = ("tests.support.figures",)
+pytest_plugins = ("tests.support.figures", "tests.support.browser")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -100,6 +101,14 @@ async def cluster() -> AsyncIterator[PgCluster]:
     async with throwaway_postgres() as pg:
         await pg.migrate()
         yield pg
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where browser tests keep their screenshots: under pytest's tmp path (the run prints it);
+    SCREENSHOT_DIR=docs/images refreshes the documentation's pictures instead."""
+    chosen = os.environ.get("SCREENSHOT_DIR")
+    return Path(chosen).resolve() if chosen else tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture

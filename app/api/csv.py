@@ -2,7 +2,8 @@
 
 Rows come from an async iterator that reads the database page by page (keyset), and each page is
 encoded and sent before the next is read, so an export of any size holds one page in memory.
-Times are ISO 8601 in UTC, booleans `true`/`false`, missing values empty, nested values JSON.
+Times are ISO 8601 in UTC ending in `Z` (as in JSON), booleans `true`/`false`, missing values
+empty, nested values JSON.
 """
 
 import csv
@@ -14,6 +15,8 @@ from typing import Any
 import orjson
 from starlette.responses import StreamingResponse
 
+from app.core.times import iso_z
+
 FLUSH_ROWS = 500
 
 
@@ -23,7 +26,7 @@ def _cell(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return value.isoformat()
+        return iso_z(value)
     if isinstance(value, dict | list):
         return orjson.dumps(value).decode()
     return value

@@ -1,4 +1,5 @@
-"""How routes reach the running service, and the bearer-token check of the REST API.
+"""How routes reach the running service, and the bearer-token check of the REST API (the live
+feed also takes a stream ticket, `app.api.tickets`).
 
 The running service is one `app.runtime.Runtime`, kept as `app.state.runtime` while the app's
 lifespan runs. A route takes the part it needs by name and type, `runtime_part("feed",
@@ -14,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
+from app.api import tickets
 from app.config import Settings
 from app.mobivate.client import MobivateClient
 
@@ -74,7 +76,10 @@ def require_api_token(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    tokens = settings.api_token_list
+    _check_token(settings.api_token_list, credentials)
+
+
+def _check_token(tokens: list[str], credentials: HTTPAuthorizationCredentials | None) -> None:
     if not tokens:
         raise _unauthorized(
             "the REST API is disabled until a token is configured: set API_TOKENS "
@@ -91,4 +96,20 @@ def require_api_token(
         raise _unauthorized("invalid bearer token")
 
 
+def require_api_token_or_ticket(
+    request: Request,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """The bearer token, or (the live feed only) a stream ticket in `?ticket=`."""
+    ticket = request.query_params.get("ticket")
+    if ticket is None or credentials is not None:
+        _check_token(settings.api_token_list, credentials)
+        return
+    problem = tickets.check(settings.api_token_list, ticket)
+    if problem is not None:
+        raise _unauthorized(problem)
+
+
 ApiAuth = Depends(require_api_token)
+TokenOrTicketAuth = Depends(require_api_token_or_ticket)

@@ -50,8 +50,7 @@ def with_csv(description: str) -> dict[int | str, dict[str, Any]]:
             "content": {
                 "text/csv": {
                     "schema": {"type": "string"},
-                    "example": "id,occurred_at,status\r\n"
-                    "1042,2026-11-22T09:15:02+00:00,DELIVERED\r\n",
+                    "example": "id,occurred_at,status\r\n1042,2026-11-22T09:15:02Z,DELIVERED\r\n",
                 }
             },
         },

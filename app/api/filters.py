@@ -165,6 +165,12 @@ class FeedQuery(BaseModel):
     last_event_id: int | None = Field(
         None, ge=0, le=MAX_ID, description="Resume after this id, like `Last-Event-ID`"
     )
+    ticket: str | None = Field(
+        None,
+        max_length=200,
+        description="A stream ticket (POST /api/v1/events/stream-ticket), for browsers, "
+        "instead of the Authorization header",
+    )
 
     _text = field_validator("*")(_no_nul)
     _norm_msisdn = field_validator("msisdn")(_msisdn)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.api.csv import csv_response
 from app.api.filters import ListQuery, wants_csv
 from app.api.list_queries import Item, ListSpec, fetch_page, iterate_rows, public
+from app.core.times import ORJSON_UTC
 
 Transform = Callable[[Item], dict[str, Any]]
 
@@ -39,4 +40,4 @@ async def answer_list(
     # Serialised directly: the rows already have the documented shape, and validating up to a
     # thousand items through the response model would cost more than the query.
     body = {"items": [transform(row) for row in rows], "next_cursor": next_cursor}
-    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")
+    return Response(orjson.dumps(body, option=ORJSON_UTC), media_type="application/json")

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,17 +26,32 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+    """`prefixed` maps routes included under a prefix (`id(route)`) to their full template, as
+    the route itself knows only its own part; `mounts` are the paths of mounted apps."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        access_log: bool = True,
+        prefixed: Mapping[int, str] | None = None,
+        mounts: Sequence[str] = (),
+    ) -> None:
         self.app = app
         self.access_log = access_log
+        self.prefixed = dict(prefixed or {})
+        self.mounts = tuple(mounts)
         self._templates: dict[object, str] | None = None
 
-    def _route_template(self, scope: Scope) -> str:
-        """The matched route's path template, never the raw path (webhook paths carry the
-        secret)."""
+    def _route_template(self, scope: Scope, path: str) -> str:
+        """The matched route's full path template (`/api/v1/messages/{message_id}`), never the
+        raw path (webhook paths carry the secret)."""
         route = scope.get("route")
         if route is not None:
-            return str(getattr(route, "path", "unmatched"))
+            return self.prefixed.get(id(route)) or str(getattr(route, "path", "unmatched"))
+        for mount in self.mounts:
+            if path.startswith(mount + "/"):
+                return mount + "/{path}"
         if self._templates is None:
             routes = getattr(scope.get("app"), "routes", ())
             self._templates = {
@@ -48,6 +64,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        # Before routing, which moves a mount's prefix into root_path.
+        path = scope["path"][len(scope.get("root_path", "")) :]
         header = (b"x-request-id", request_id.encode())
         token = request_id_var.set(request_id)
         started = time.perf_counter()
@@ -64,7 +82,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_request_id)
         finally:
             elapsed = time.perf_counter() - started
-            template = self._route_template(scope)
+            template = self._route_template(scope, path)
             method = scope["method"]
             HTTP_REQUESTS.labels(template, method, str(status)).inc()
             HTTP_LATENCY.labels(template, method).observe(elapsed)

@@ -1,9 +1,13 @@
-"""OpenAPI description of the webhook endpoints, which are plain Starlette routes."""
+"""The OpenAPI description: what FastAPI derives, plus the webhook endpoints (plain Starlette
+routes), the answers every operation may give, and an example of every body
+(`app.api.examples`)."""
 
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+
+from app.api.examples import ANSWERS, BODIES
 
 _EXAMPLES: dict[str, dict[str, Any]] = {
     "receipt": {
@@ -38,6 +42,15 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
         "os": "Mac OS X",
         "url": "http://vimeo.com/751393851?autoplay=1",
     },
+}
+
+_XML_EXAMPLES = {
+    "receipt": "<DeliveryReceipt><deliveryMessageId>9A85B95E0A000A9D2FBD46710388AD54"
+    "</deliveryMessageId><status>DELIVERED</status><statusCode>1</statusCode>"
+    "</DeliveryReceipt>",
+    "incoming": "<IncomingMessage><id>1C9A658F0A931B317B6A53BB42EC3571</id>"
+    "<originator>447700900123</originator><recipient>12345</recipient><body>STOP</body>"
+    "</IncomingMessage>",
 }
 
 _SUMMARIES = {
@@ -96,7 +109,8 @@ def _operation(kind: str) -> dict[str, Any]:
             "schema": {
                 "type": "object",
                 "properties": {"xml": {"type": "string", "description": "legacy XML push"}},
-            }
+            },
+            "example": {"xml": _XML_EXAMPLES[kind]},
         }
     return {
         "tags": ["webhooks"],
@@ -164,6 +178,10 @@ def _document_common_answers(schema: dict[str, Any]) -> None:
     401 where a token is required, 404 for an unknown identifier in the path."""
     validation = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
     if validation is not None:
+        validation["examples"] = [
+            {"detail": "msisdn 'abc' is not a phone number: use digits with an optional '+'"},
+            INVALID_EXAMPLE,
+        ]
         listed = validation["properties"]["detail"]
         validation["properties"]["detail"] = {
             "anyOf": [listed, {"type": "string"}],
@@ -178,6 +196,43 @@ def _document_common_answers(schema: dict[str, Any]) -> None:
                 responses.setdefault("401", _answer("401"))
             if any(p.get("in") == "path" for p in operation.get("parameters", ())):
                 responses.setdefault("404", _answer("404"))
+
+
+INVALID_EXAMPLE = {
+    "detail": [
+        {
+            "type": "missing",
+            "loc": ["body", "to"],
+            "msg": "Field required",
+            "input": {"text": "Your order #1042 has shipped"},
+        }
+    ]
+}
+_CURSOR_EXAMPLE = "WyIyMDI2LTExLTIyVDA5OjE1OjExLjg5NTAwMFoiLDEwNDJd"
+
+
+def _add_examples(schema: dict[str, Any]) -> None:
+    """An example for every body: from `app.api.examples` where the model has none, a page of
+    one item for every list, and the bodies without a named schema."""
+    components = schema.get("components", {}).get("schemas", {})
+    for name, example in BODIES.items():
+        if name in components:
+            components[name].setdefault("examples", [example])
+    for name, component in components.items():
+        if not name.startswith("Page_") or "examples" in component:
+            continue
+        item = components.get(component["properties"]["items"]["items"]["$ref"].split("/")[-1])
+        if item and item.get("examples"):
+            component["examples"] = [
+                {"items": [item["examples"][0]], "next_cursor": _CURSOR_EXAMPLE}
+            ]
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            for code, response in operation.get("responses", {}).items():
+                example = ANSWERS.get((operation.get("operationId"), code))
+                media = response.get("content", {}).get("application/json")
+                if example is not None and media is not None:
+                    media.setdefault("example", example)
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -195,6 +250,7 @@ def install_openapi(app: FastAPI) -> None:
             )
             paths = schema.setdefault("paths", {})
             _document_common_answers(schema)
+            _add_examples(schema)
             for kind in _EXAMPLES:
                 paths[f"/webhooks/{{secret}}/{kind}"] = {"post": _operation(kind)}
             app.openapi_schema = schema

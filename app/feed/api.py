@@ -1,24 +1,34 @@
-"""`GET /api/v1/events/stream`: the live feed as Server-Sent Events."""
+"""`GET /api/v1/events/stream`: the live feed as Server-Sent Events; `POST
+/api/v1/events/stream-ticket`: a ticket that opens it from a browser (`app.api.tickets`).
+
+The stream is on a router of its own (`stream_router`): it takes the bearer token or a ticket,
+where every other route takes the token only."""
 
 import re
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.api import tickets
 from app.api.deps import EngineDep, SettingsDep, runtime_part
 from app.api.docs import ERRORS
 from app.api.filters import MAX_ID, FeedQuery
 from app.api.pagination import invalid
+from app.core.times import ORJSON_UTC
 from app.feed import entries as feed
 from app.feed.watch import FeedWatcher
 
 router = APIRouter(tags=["live feed"])
+stream_router = APIRouter(tags=["live feed"])
 
 READ_CHUNK = 500
 _EVENT_ID = re.compile(r"[0-9]{1,19}")
@@ -56,7 +66,7 @@ def _filters(query: FeedQuery) -> list[ColumnElement[bool]]:
 def _event(row: Any) -> str:
     body = orjson.dumps(
         {"id": row.id, "kind": row.kind, "created_at": row.created_at, "data": row.payload},
-        option=orjson.OPT_UTC_Z,
+        option=ORJSON_UTC,
     ).decode()
     return f"id: {row.id}\nevent: {row.kind}\ndata: {body}\n\n"
 
@@ -88,7 +98,47 @@ async def _stream(
             await watcher.wait_beyond(position, keepalive - idle)
 
 
-@router.get(
+class StreamTicketOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ticket": "1795338960.q3pFZ0s1aWl2Y2hV.Vb8mB0eB3vN1q0k2J4x0Yg7mQ2c",
+                    "expires_at": "2026-11-22T09:16:00Z",
+                    "stream_url": "/api/v1/events/stream?ticket="
+                    "1795338960.q3pFZ0s1aWl2Y2hV.Vb8mB0eB3vN1q0k2J4x0Yg7mQ2c",
+                }
+            ]
+        }
+    )
+
+    ticket: str = Field(description="Pass as `?ticket=` to GET /api/v1/events/stream")
+    expires_at: datetime = Field(description="A stream must be opened before this time")
+    stream_url: str = Field(description="The stream's path with the ticket (under ROOT_PATH)")
+
+
+@router.post(
+    "/events/stream-ticket",
+    response_model=StreamTicketOut,
+    responses=ERRORS,
+    summary="A short-lived ticket that opens the live feed from a browser",
+    description="`EventSource` cannot send an `Authorization` header, and the API token must "
+    "never be put in a URL. Ask for a ticket with the bearer token, then open "
+    "`EventSource(stream_url)` (add the feed's filters to it). A ticket opens the live feed "
+    "only, until `expires_at` (STREAM_TICKET_TTL_SECONDS); a stream opened in time stays open. "
+    "To reconnect later, ask for a new ticket and pass `last_event_id`.",
+)
+async def create_stream_ticket(request: Request, settings: SettingsDep) -> StreamTicketOut:
+    ticket = tickets.issue(settings.api_token_list, settings.stream_ticket_ttl_seconds)
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    return StreamTicketOut(
+        ticket=ticket.value,
+        expires_at=datetime.fromtimestamp(ticket.expires_at, UTC),
+        stream_url=f"{root}/api/v1/events/stream?{urlencode({'ticket': ticket.value})}",
+    )
+
+
+@stream_router.get(
     "/events/stream",
     summary="Live feed of new events (Server-Sent Events)",
     description="Every new receipt, incoming message, click, status change of a sent message "
@@ -97,7 +147,8 @@ async def _stream(
     "without it the stream starts with events stored from now on. Entries are kept for "
     "EVENT_FEED_RETENTION_HOURS. Idle streams get a `: keep-alive` comment every "
     "EVENT_STREAM_KEEPALIVE_SECONDS. Filters combine with AND; receipts carry no phone number "
-    "(filter `status` events for a number's delivery progress).",
+    "(filter `status` events for a number's delivery progress). From a browser, open it with "
+    "a `ticket` from POST /api/v1/events/stream-ticket instead of the bearer token.",
     response_class=StreamingResponse,
     responses={
         200: {

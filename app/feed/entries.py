@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.db import utcnow
 from app.core.tables import FeedEvent
+from app.core.times import ORJSON_UTC
 from app.mobivate.vocabulary import WebhookKind
 from app.webhooks.ingest import StoredEvent
 
@@ -77,7 +78,7 @@ _FIELDS = {
 
 
 def _json_safe(value: Mapping[str, Any]) -> dict[str, Any]:
-    safe: dict[str, Any] = orjson.loads(orjson.dumps(value))
+    safe: dict[str, Any] = orjson.loads(orjson.dumps(value, option=ORJSON_UTC))
     return safe
 
 

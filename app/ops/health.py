@@ -5,8 +5,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.deps import EngineDep, SettingsDep, WebhookSecretDep, runtime_part
+from app.config import Settings
 from app.core.migrate import current_revisions, head_revisions
 from app.registration.status import readiness_detail
 from app.webhooks.receive import WebhookReceiver
@@ -32,6 +34,14 @@ async def readyz(
     secret: WebhookSecretDep,
     webhooks: Annotated[WebhookReceiver, runtime_part("webhooks", WebhookReceiver)],
 ) -> JSONResponse:
+    ready, body = await readiness(engine, settings, secret, webhooks)
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def readiness(
+    engine: AsyncEngine, settings: Settings, secret: str, webhooks: WebhookReceiver
+) -> tuple[bool, dict[str, Any]]:
+    """Whether this instance should take traffic, and the body of /readyz that says why."""
     checks: dict[str, Any] = {}
     try:
         async with engine.connect() as conn:
@@ -58,4 +68,4 @@ async def readyz(
             body["registrations"] = await readiness_detail(engine, settings, secret)
         except Exception as exc:
             body["registrations"] = {"error": f"unavailable: {type(exc).__name__}"}
-    return JSONResponse(body, status_code=200 if ready else 503)
+    return ready, body

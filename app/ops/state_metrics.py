@@ -1,4 +1,5 @@
-"""Gauges read from the database at scrape time: webhook registrations and the opt-out outbox.
+"""Gauges read from the database at scrape time: webhook registrations, the opt-out outbox and
+the sent messages still waiting for a final receipt.
 
 That state lives in tables shared by every worker and replica, so it is read when `/metrics` is
 scraped rather than kept in process memory: any worker of any replica reports the same values.
@@ -19,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.db import utcnow
-from app.core.tables import OutboxMessage, WebhookRegistration
+from app.core.tables import Optout, OutboundMessage, OutboxMessage, WebhookRegistration
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,14 @@ class StateSnapshot:
     outbox_pending: int
     outbox_failed: int
     outbox_oldest_pending_at: datetime | None
+    messages_in_flight: int
+    opted_out: int
     taken_at: datetime
+
+    @property
+    def outbox_oldest_pending_age(self) -> float:
+        oldest = self.outbox_oldest_pending_at
+        return 0.0 if oldest is None else max(0.0, (self.taken_at - oldest).total_seconds())
 
 
 async def take_snapshot(engine: AsyncEngine) -> StateSnapshot:
@@ -53,11 +61,23 @@ async def take_snapshot(engine: AsyncEngine) -> StateSnapshot:
         oldest = (
             await conn.execute(oldest_pending.order_by(outbox.id).limit(1))
         ).scalar_one_or_none()
+        # The (final, submitted_at) index answers this without reading the messages.
+        in_flight = await conn.scalar(
+            select(func.count()).where(
+                OutboundMessage.final.is_(False), OutboundMessage.submitted_at.is_not(None)
+            )
+        )
+        # The (opted_out, changed_at, msisdn) index answers this one.
+        opted_out = await conn.scalar(
+            select(func.count()).select_from(Optout).where(Optout.opted_out.is_(True))
+        )
     return StateSnapshot(
         registrations=registrations,
         outbox_pending=counts.get("pending", 0),
         outbox_failed=counts.get("failed", 0),
         outbox_oldest_pending_at=oldest,
+        messages_in_flight=int(in_flight or 0),
+        opted_out=int(opted_out or 0),
         taken_at=utcnow(),
     )
 
@@ -101,12 +121,20 @@ class _SnapshotCollector(Collector):
             "Opt-out pushes Mobivate refused for good (see GET /api/v1/optout-pushes)",
             value=snapshot.outbox_failed,
         )
-        oldest = snapshot.outbox_oldest_pending_at
-        age = 0.0 if oldest is None else max(0.0, (snapshot.taken_at - oldest).total_seconds())
         yield GaugeMetricFamily(
             "outbox_oldest_pending_age_seconds",
             "Age of the oldest opt-out push still waiting (0 when none is)",
-            value=age,
+            value=snapshot.outbox_oldest_pending_age,
+        )
+        yield GaugeMetricFamily(
+            "messages_in_flight",
+            "Sent messages Mobivate took that have no final status yet (waiting for receipts)",
+            value=snapshot.messages_in_flight,
+        )
+        yield GaugeMetricFamily(
+            "optouts_opted_out",
+            "Numbers opted out now (nothing is ever sent to them)",
+            value=snapshot.opted_out,
         )
 
 

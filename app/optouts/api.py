@@ -60,7 +60,12 @@ async def _lookup(engine: AsyncEngine, msisdn: str) -> OptoutDetailOut:
     return _detail(detail)
 
 
-@router.get("/optouts/{msisdn}", response_model=OptoutDetailOut)
+@router.get(
+    "/optouts/{msisdn}",
+    response_model=OptoutDetailOut,
+    operation_id="get_optout",
+    summary="A number's opt-out state, history and pushes",
+)
 async def get_number(engine: EngineDep, msisdn: Msisdn) -> OptoutDetailOut:
     """A number's current state, its whole history and its pushes to Mobivate."""
     return await _lookup(engine, msisdn)
@@ -69,6 +74,8 @@ async def get_number(engine: EngineDep, msisdn: Msisdn) -> OptoutDetailOut:
 @router.get(
     "/optouts",
     response_model=Page[OptoutStateOut],
+    operation_id="list_optouts",
+    summary="Numbers opted out now",
     responses=with_csv("A page of opted-out numbers, or all of them as CSV"),
 )
 async def list_numbers(
@@ -81,7 +88,12 @@ async def list_numbers(
     )
 
 
-@router.post("/optouts", response_model=OptoutDetailOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/optouts",
+    response_model=OptoutDetailOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Opt a number out",
+)
 async def opt_out(
     engine: EngineDep,
     outbox: OutboxDep,
@@ -105,7 +117,11 @@ async def opt_out(
     return await _lookup(engine, msisdn)
 
 
-@router.delete("/optouts/{msisdn}", response_model=OptoutDetailOut)
+@router.delete(
+    "/optouts/{msisdn}",
+    response_model=OptoutDetailOut,
+    summary="Opt a number back in",
+)
 async def opt_in(
     engine: EngineDep,
     outbox: OutboxDep,
@@ -132,6 +148,8 @@ async def opt_in(
 @router.get(
     "/optout-pushes",
     response_model=Page[PushOut],
+    operation_id="list_optout_pushes",
+    summary="Opt-out pushes to Mobivate",
     responses=with_csv("A page of pushes, or all of them as CSV"),
 )
 async def pushes(

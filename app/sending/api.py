@@ -73,7 +73,14 @@ def _response(reply: Reply) -> JSONResponse:
     return JSONResponse(reply.body, status_code=reply.status, headers=headers)
 
 
-@router.post("/messages", status_code=201, responses=_MESSAGE_RESPONSES, response_model=None)
+@router.post(
+    "/messages",
+    status_code=201,
+    responses=_MESSAGE_RESPONSES,
+    response_model=None,
+    operation_id="send_message",
+    summary="Send one SMS",
+)
 async def post_message(
     payload: SendMessageRequest,
     engine: EngineDep,
@@ -94,7 +101,14 @@ async def post_message(
     return _response(reply)
 
 
-@router.post("/batches", status_code=201, responses=_BATCH_RESPONSES, response_model=None)
+@router.post(
+    "/batches",
+    status_code=201,
+    responses=_BATCH_RESPONSES,
+    response_model=None,
+    operation_id="send_batch",
+    summary="Send a batch (campaign)",
+)
 async def post_batch(
     payload: SendBatchRequest,
     engine: EngineDep,
@@ -115,7 +129,11 @@ async def post_batch(
     return _response(reply)
 
 
-@router.get("/messages/{message_id}", response_model=MessageWithTimelineOut)
+@router.get(
+    "/messages/{message_id}",
+    response_model=MessageWithTimelineOut,
+    summary="A sent message with its timeline",
+)
 async def get_message(message_id: Id, engine: EngineDep) -> JSONResponse:
     body = await message_with_timeline(engine, message_id)
     if body is None:
@@ -123,7 +141,12 @@ async def get_message(message_id: Id, engine: EngineDep) -> JSONResponse:
     return JSONResponse(body)
 
 
-@router.get("/batches/{batch_id}", response_model=BatchDetailOut)
+@router.get(
+    "/batches/{batch_id}",
+    response_model=BatchDetailOut,
+    operation_id="get_batch",
+    summary="A batch with its messages per status and its statistics",
+)
 async def get_batch_route(batch_id: Id, engine: EngineDep) -> JSONResponse:
     body = await get_batch(engine, batch_id)
     if body is None:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.tables import Batch
+from app.core.times import iso_z
 from app.delivery.linking import CLICKS, INCOMING, MESSAGES, RECEIPTS
 from app.delivery.status_rules import LOCAL_STATUSES, SUBMITTED, ReceiptFacts, replay
 from app.stats.queries import batch_figures
@@ -23,7 +24,7 @@ _KIND_ORDER = {"created": 0, "submission": 1, "receipt": 2, "reply": 3, "click":
 
 
 def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+    return None if value is None else iso_z(value)
 
 
 def message_json(row: RowMapping) -> dict[str, Any]:

@@ -1,18 +1,23 @@
-"""`GET /api/v1/stats`: delivery and engagement figures per hour or day."""
+"""`GET /api/v1/stats`: delivery and engagement figures per hour or day; `GET
+/api/v1/stats/funnel`: the delivery funnel of the last 24 hours, 7 days, or one batch."""
 
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import select
 
 from app.api.deps import EngineDep
 from app.api.docs import ERRORS
 from app.api.pagination import invalid
 from app.core.db import utcnow
+from app.core.tables import Batch
+from app.core.times import ORJSON_UTC
+from app.stats.funnel import batch_funnel, window_funnel
 from app.stats.queries import MAX_BUCKETS, bucket_count, window_stats
-from app.stats.schemas import StatsOut
+from app.stats.schemas import FunnelOut, StatsOut
 
 router = APIRouter(tags=["statistics"])
 
@@ -68,6 +73,42 @@ async def get_stats(engine: EngineDep, query: Annotated[StatsQuery, Query()]) ->
             "totals": vars(stats.totals),
             "buckets": stats.buckets,
         },
-        option=orjson.OPT_UTC_Z,
+        option=ORJSON_UTC,
     )
     return Response(body, media_type="application/json")
+
+
+FUNNEL_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
+
+
+@router.get(
+    "/stats/funnel",
+    response_model=FunnelOut,
+    responses=ERRORS,
+    summary="The delivery funnel of the last 24 hours, 7 days, or one batch",
+    description="How far the messages got: sent, accepted (reported on by Mobivate), "
+    "delivered, failed, expired, still pending, and the clicks, replies and opt-outs that "
+    "followed. Give `window` (messages created in the last 24 hours or 7 days) or `batch_id`.",
+)
+async def get_funnel(
+    engine: EngineDep,
+    window: Annotated[Literal["24h", "7d"] | None, Query(description="24h or 7d")] = None,
+    batch_id: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="Our id of a batch")
+    ] = None,
+) -> FunnelOut:
+    if (window is None) == (batch_id is None):
+        raise invalid("window", "give either `window` (24h or 7d) or `batch_id`")
+    until = utcnow()
+    if batch_id is not None:
+        async with engine.connect() as conn:
+            created_at = await conn.scalar(select(Batch.created_at).where(Batch.id == batch_id))
+        if created_at is None:
+            raise HTTPException(404, f"no batch with id {batch_id}")
+        funnel = await batch_funnel(engine, batch_id, created_at)
+        since = created_at
+    else:
+        assert window is not None
+        since = until - FUNNEL_WINDOWS[window]
+        funnel = await window_funnel(engine, since, until)
+    return FunnelOut(window=window, batch_id=batch_id, since=since, until=until, **vars(funnel))

@@ -63,3 +63,44 @@ class StatsOut(BaseModel):
     bucket: Literal["hour", "day"]
     totals: Figures
     buckets: list[BucketFigures] = Field(description="Every bucket of the window, oldest first")
+
+
+class FunnelOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "window": "24h",
+                    "batch_id": None,
+                    "since": "2026-11-21T09:15:00Z",
+                    "until": "2026-11-22T09:15:00Z",
+                    "sent": 1200,
+                    "accepted": 1185,
+                    "delivered": 1150,
+                    "failed": 18,
+                    "expired": 12,
+                    "pending": 20,
+                    "clicks": 140,
+                    "replies": 37,
+                    "opt_outs": 3,
+                }
+            ]
+        }
+    )
+
+    window: Literal["24h", "7d"] | None = Field(description="The window asked for, if any")
+    batch_id: int | None = Field(description="The batch asked for, if any")
+    since: datetime | None = Field(description="Start of the window (a batch: its creation)")
+    until: datetime = Field(description="End of the window: when the figures were taken")
+    sent: int = Field(description="Messages Mobivate took")
+    accepted: int = Field(description="Of those, the ones Mobivate has reported on since")
+    delivered: int = Field(description="Now DELIVERED")
+    failed: int = Field(description="Now in a final status other than DELIVERED or EXPIRED")
+    expired: int = Field(description="Now EXPIRED")
+    pending: int = Field(description="Sent and not final yet")
+    clicks: int = Field(description="Clicks on these messages' short URLs")
+    replies: int = Field(description="Incoming messages in reply to these messages")
+    opt_outs: int = Field(
+        description="Window: opt-outs registered in it; batch: its recipients who opted out "
+        "after it was created"
+    )

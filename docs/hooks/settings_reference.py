@@ -91,6 +91,8 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "event_stream_keepalive_seconds",
             "event_stream_poll_seconds",
             "event_feed_retention_hours",
+            "stream_ticket_ttl_seconds",
+            "cors_allow_origins",
             "stats_rollup_interval_seconds",
         ),
     ),

@@ -127,6 +127,32 @@ async def test_metrics_count_requests_and_webhook_outcomes(client: httpx.AsyncCl
     assert WEBHOOK_SECRET not in after
 
 
+async def test_logs_and_metrics_name_full_route_templates(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the /api/v1 prefix, under ROOT_PATH too, and mounted assets as one template."""
+    caplog.set_level(logging.INFO, logger="app.access")
+    async with start_app(make_settings(database_url, root_path="/sms")) as running:
+        client = running.client
+        before = (await client.get("/metrics")).text
+        await client.get("/api/v1/messages/987654")
+        await client.get("/sms/api/v1/stats")
+        await client.get("/docs-assets/swagger-ui.css")
+        after = (await client.get("/metrics")).text
+
+    def delta(name: str, **labels: str) -> float:
+        return metric_value(after, name, **labels) - metric_value(before, name, **labels)
+
+    message = "/api/v1/messages/{message_id}"
+    assert delta("http_requests_total", route=message, method="GET", status="404") == 1
+    assert delta("http_requests_total", route="/api/v1/stats", method="GET", status="200") == 1
+    assets = "/docs-assets/{path}"
+    assert delta("http_requests_total", route=assets, method="GET", status="200") == 1
+    routes = [r.route for r in caplog.records if r.name == "app.access"]  # type: ignore[attr-defined]
+    assert routes[1:4] == [message, "/api/v1/stats", assets]
+    assert "987654" not in after
+
+
 async def test_metrics_token_protects_metrics(database_url: str) -> None:
     settings = make_settings(database_url, metrics_token="metrics-token-0123456789")
     async with start_app(settings) as running:

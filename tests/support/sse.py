@@ -90,11 +90,14 @@ async def open_stream(
     path: str = "/api/v1/events/stream",
     params: Any = None,
     headers: dict[str, str] | None = None,
+    *,
+    token: bool = True,
 ) -> AsyncIterator[Stream]:
+    """`token=False` sends no Authorization header (a ticket in `params` may open it)."""
     stream = Stream()
     disconnect = asyncio.Event()
     sent_request = False
-    all_headers = {**AUTH_HEADERS, **(headers or {})}
+    all_headers = {**(AUTH_HEADERS if token else {}), **(headers or {})}
     scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
