@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
     Uuid,
@@ -429,3 +430,26 @@ class StatsDirtyHour(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     hour: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def _table_of(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+# Core `Table` handles for the statements that bypass the ORM (bulk inserts, upserts, joins).
+SERVICE_SETTINGS = _table_of(ServiceSetting)
+WEBHOOK_REQUESTS = _table_of(WebhookRequest)
+RECEIPTS = _table_of(Receipt)
+INCOMING_MESSAGES = _table_of(IncomingMessage)
+CLICKS = _table_of(Click)
+OPTOUTS = _table_of(Optout)
+OPTOUT_EVENTS = _table_of(OptoutEvent)
+OUTBOX_MESSAGES = _table_of(OutboxMessage)
+BATCHES = _table_of(Batch)
+OUTBOUND_MESSAGES = _table_of(OutboundMessage)
+IDEMPOTENCY_KEYS = _table_of(IdempotencyKey)
+FEED_EVENTS = _table_of(FeedEvent)
+STATS_HOURS = _table_of(StatsHour)
+STATS_DIRTY_HOURS = _table_of(StatsDirtyHour)

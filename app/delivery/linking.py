@@ -28,17 +28,13 @@ from sqlalchemy import Table, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.db import utcnow
-from app.core.tables import Click, IncomingMessage, OutboundMessage, Receipt
+from app.core.tables import CLICKS, RECEIPTS
+from app.core.tables import INCOMING_MESSAGES as INCOMING
 from app.delivery import linking_sql as delivery_sql
 from app.delivery.status_rules import DELIVERED, Phase, ReceiptFacts, best_receipt, status_name
 from app.delivery.transitions import note_transitions
 from app.mobivate.vocabulary import STATUS_CODES, WebhookKind
 from app.webhooks.ingest import StoredEvent
-
-MESSAGES: Table = OutboundMessage.__table__  # type: ignore[assignment]
-RECEIPTS: Table = Receipt.__table__  # type: ignore[assignment]
-INCOMING: Table = IncomingMessage.__table__  # type: ignore[assignment]
-CLICKS: Table = Click.__table__  # type: ignore[assignment]
 
 RECEIPT_WRITERS_WAIT_SECONDS = 2.0
 

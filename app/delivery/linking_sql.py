@@ -30,9 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import TextClause
 
 from app.core.db import UTCDateTime
-from app.core.tables import OutboundMessage
-
-MESSAGES: Table = OutboundMessage.__table__  # type: ignore[assignment]
+from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 
 _MESSAGE_COLUMNS = (
     MESSAGES.c.id,

@@ -23,9 +23,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.db import utcnow
+from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
+from app.core.tables import RECEIPTS
 from app.delivery.linking import (
-    MESSAGES,
-    RECEIPTS,
     LinkedReceipt,
     MessageRef,
     apply_receipts,

@@ -23,6 +23,7 @@ from app.api.deps import EngineDep, SettingsDep, runtime_part
 from app.api.docs import ERRORS
 from app.api.filters import MAX_ID, FeedQuery
 from app.api.pagination import invalid
+from app.core.tables import FEED_EVENTS
 from app.core.times import ORJSON_UTC
 from app.feed import entries as feed
 from app.feed.watch import FeedWatcher
@@ -44,7 +45,7 @@ _EXAMPLE = (
 
 
 def _filters(query: FeedQuery) -> list[ColumnElement[bool]]:
-    columns = feed.FEED.c
+    columns = FEED_EVENTS.c
     where: list[ColumnElement[bool]] = []
     if query.kind:
         where.append(columns.kind.in_(query.kind))

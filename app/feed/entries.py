@@ -18,16 +18,15 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import ColumnElement, Table, insert, select, text
+from sqlalchemy import ColumnElement, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.db import utcnow
-from app.core.tables import FeedEvent
+from app.core.tables import FEED_EVENTS as FEED
 from app.core.times import ORJSON_UTC
 from app.mobivate.vocabulary import WebhookKind
 from app.webhooks.ingest import StoredEvent
 
-FEED: Table = FeedEvent.__table__  # type: ignore[assignment]
 CHANNEL = "event_feed"
 FEED_LOCK = 727_274_006
 FeedKind = Literal["receipt", "incoming", "click", "status", "optout"]

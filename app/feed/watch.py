@@ -39,7 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.background import Worker
 from app.core.db import utcnow
-from app.feed.entries import CHANNEL, FEED, FEED_LOCK
+from app.core.tables import FEED_EVENTS as FEED
+from app.feed.entries import CHANNEL, FEED_LOCK
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@ first (index `(state, created_at, id)`)."""
 from sqlalchemy import ColumnElement
 
 from app.api.list_queries import ListSpec
-from app.optouts.registry import OPTOUTS, OUTBOX
+from app.core.tables import OPTOUTS
+from app.core.tables import OUTBOX_MESSAGES as OUTBOX
 from app.optouts.schemas import OptoutStateOut, PushOut, PushQuery
 
 OPTOUT_SPEC = ListSpec.of(

@@ -30,9 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.core.background import Worker
 from app.core.db import DATABASE_ERRORS, utcnow
 from app.core.phone import mask_msisdn
+from app.core.tables import OUTBOX_MESSAGES as OUTBOX
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateAuthError, MobivateRefused, MobivateUnavailable
-from app.optouts.registry import OUTBOX
 
 logger = logging.getLogger(__name__)
 

@@ -23,15 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.core.db import utcnow
 from app.core.errors import ServiceError
 from app.core.phone import InvalidPhoneNumber, normalise_msisdn
-from app.core.tables import Optout, OptoutEvent, OutboxMessage
+from app.core.tables import OPTOUT_EVENTS as EVENTS
+from app.core.tables import OPTOUTS
+from app.core.tables import OUTBOX_MESSAGES as OUTBOX
 from app.feed import entries as feed
 
 Action = Literal["opt_out", "opt_in", "help"]
 Source = Literal["incoming_sms", "api", "operator", "imported"]
 
-OPTOUTS: Table = Optout.__table__  # type: ignore[assignment]
-EVENTS: Table = OptoutEvent.__table__  # type: ignore[assignment]
-OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
 
 # SQLite: numbers per `IN (...)` of `is_opted_out`.
 _SQLITE_CHUNK = 10_000

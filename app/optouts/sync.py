@@ -17,18 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.background import Worker
 from app.core.db import utcnow
 from app.core.phone import InvalidPhoneNumber, normalise_msisdn
-from app.core.tables import ServiceSetting
+from app.core.tables import OPTOUTS, SERVICE_SETTINGS, ServiceSetting
+from app.core.tables import OUTBOX_MESSAGES as OUTBOX
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateError
 from app.mobivate.models import OptoutRecord
-from app.optouts.registry import OPTOUTS, OUTBOX, OptoutChange, record_changes
+from app.optouts.registry import OptoutChange, record_changes
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ class PeriodicOptoutSync:
         return datetime.fromisoformat(value).astimezone(UTC) if value else None
 
     async def _save_watermark(self, value: datetime) -> None:
-        table: Table = ServiceSetting.__table__  # type: ignore[assignment]
+        table = SERVICE_SETTINGS
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
         statement = dialect.insert(table).values(
             key=WATERMARK_KEY, value=value.isoformat(), created_at=value

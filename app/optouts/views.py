@@ -9,7 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.phone import normalise_msisdn
-from app.optouts.registry import EVENTS, OPTOUTS, OUTBOX
+from app.core.tables import OPTOUT_EVENTS as EVENTS
+from app.core.tables import OPTOUTS
+from app.core.tables import OUTBOX_MESSAGES as OUTBOX
 
 PushState = Literal["pending", "delivered", "failed"]
 T = TypeVar("T")

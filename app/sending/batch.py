@@ -18,7 +18,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.db import utcnow
-from app.delivery.linking import MESSAGES
+from app.core.tables import BATCHES
+from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 from app.delivery.status_rules import SUBMIT_FAILED, SUBMITTED
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateError, MobivateRefused, MobivateUnavailable
@@ -35,7 +36,7 @@ from app.sending.submission import (
     record_submission,
 )
 from app.sending.validation import Outgoing
-from app.sending.views import BATCHES, load_batch
+from app.sending.views import load_batch
 
 logger = logging.getLogger(__name__)
 

@@ -23,17 +23,16 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.db import utcnow
 from app.core.errors import ServiceError
-from app.core.tables import IdempotencyKey
+from app.core.tables import IDEMPOTENCY_KEYS as KEYS
 
 logger = logging.getLogger(__name__)
 
-KEYS: Table = IdempotencyKey.__table__  # type: ignore[assignment]
 MAX_KEY_LENGTH = 255
 
 

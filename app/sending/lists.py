@@ -7,16 +7,14 @@ status filters match large shares of recent messages, found quickly walking back
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_
+from sqlalchemy import ColumnElement, and_
 
 from app.api.filters import BatchQuery, MessageQuery
 from app.api.list_queries import Item, ListSpec
-from app.core.tables import Batch, OutboundMessage
+from app.core.tables import BATCHES
+from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 from app.delivery.status_rules import DELIVERED
 from app.sending.views import message_json
-
-MESSAGES: Table = OutboundMessage.__table__  # type: ignore[assignment]
-BATCHES: Table = Batch.__table__  # type: ignore[assignment]
 
 MESSAGE_SPEC = ListSpec.of(list(MESSAGES.c), MESSAGES, MESSAGES.c.created_at, MESSAGES.c.id)
 BATCH_COLUMNS = [

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings
 from app.core.db import utcnow
 from app.core.phone import mask_msisdn
-from app.delivery.linking import MESSAGES, MessageRef, link_orphans, wait_for_receipt_writers
+from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
+from app.delivery.linking import MessageRef, link_orphans, wait_for_receipt_writers
 from app.delivery.status_rules import SUBMITTED
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import (

@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.config import Settings
 from app.core.errors import ServiceError
-from app.delivery.linking import MESSAGES
+from app.core.tables import OPTOUTS
+from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 from app.delivery.status_rules import REFUSED, SUBMIT_FAILED, SUBMITTED, SUBMITTING
 from app.delivery.transitions import note_transitions
 from app.mobivate.client import MobivateClient
@@ -30,7 +31,6 @@ from app.mobivate.errors import (
     MobivateRefused,
     MobivateUnavailable,
 )
-from app.optouts.registry import OPTOUTS
 from app.sending.idempotency import Attempt, Idempotency, Reply, check_key
 from app.sending.validation import (
     Outgoing,

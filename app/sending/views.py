@@ -8,17 +8,16 @@ receipts were stored), every reply and every click, ordered by when each happene
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.core.tables import Batch
+from app.core.tables import BATCHES, CLICKS, RECEIPTS
+from app.core.tables import INCOMING_MESSAGES as INCOMING
+from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 from app.core.times import iso_z
-from app.delivery.linking import CLICKS, INCOMING, MESSAGES, RECEIPTS
 from app.delivery.status_rules import LOCAL_STATUSES, SUBMITTED, ReceiptFacts, replay
 from app.stats.queries import batch_figures
-
-BATCHES: Table = Batch.__table__  # type: ignore[assignment]
 
 _KIND_ORDER = {"created": 0, "submission": 1, "receipt": 2, "reply": 3, "click": 4}
 

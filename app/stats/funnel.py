@@ -22,8 +22,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.core.tables import CLICKS
+from app.core.tables import INCOMING_MESSAGES as INCOMING
+from app.core.tables import OPTOUT_EVENTS as EVENTS
+from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 from app.delivery.status_rules import DELIVERED, LOCAL_STATUSES
-from app.stats.queries import CLICKS, EVENTS, INCOMING, MESSAGES
 
 EXPIRED = "EXPIRED"
 

@@ -23,17 +23,15 @@ from datetime import UTC, datetime, timedelta
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.sql_time import Bucket, bucket_key, bucket_start
-from app.core.tables import Click, IncomingMessage, OptoutEvent, OutboundMessage
+from app.core.tables import CLICKS
+from app.core.tables import INCOMING_MESSAGES as INCOMING
+from app.core.tables import OPTOUT_EVENTS as EVENTS
+from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 from app.stats.rollup import HourFigures, from_messages, hour_figures
-
-MESSAGES: Table = OutboundMessage.__table__  # type: ignore[assignment]
-CLICKS: Table = Click.__table__  # type: ignore[assignment]
-INCOMING: Table = IncomingMessage.__table__  # type: ignore[assignment]
-EVENTS: Table = OptoutEvent.__table__  # type: ignore[assignment]
 
 MAX_BUCKETS = 2000
 _STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1)}

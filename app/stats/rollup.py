@@ -21,21 +21,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, Text, and_, case, cast, delete, func, or_, select, text
+from sqlalchemy import Text, and_, case, cast, delete, func, or_, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.background import Worker, log_and_retry_after
 from app.core.db import utcnow
 from app.core.sql_time import bucket_key, bucket_start, seconds_between
-from app.core.tables import OutboundMessage, StatsDirtyHour, StatsHour
+from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
+from app.core.tables import STATS_DIRTY_HOURS as DIRTY
+from app.core.tables import STATS_HOURS as HOURS
 from app.delivery.status_rules import DELIVERED
 
 logger = logging.getLogger(__name__)
 
-MESSAGES: Table = OutboundMessage.__table__  # type: ignore[assignment]
-HOURS: Table = StatsHour.__table__  # type: ignore[assignment]
-DIRTY: Table = StatsDirtyHour.__table__  # type: ignore[assignment]
 HOUR = timedelta(hours=1)
 ROLLUP_LOCK = 727_274_005
 _BACKFILL_HOURS = 2000

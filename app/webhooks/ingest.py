@@ -27,7 +27,12 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.db import DATABASE_ERRORS
-from app.core.tables import Click, IncomingMessage, Receipt, WebhookRequest
+from app.core.tables import (
+    CLICKS,
+    INCOMING_MESSAGES,
+    RECEIPTS,
+)
+from app.core.tables import WEBHOOK_REQUESTS as REQUESTS_TABLE
 from app.mobivate.payloads import ParsedEvent
 from app.mobivate.vocabulary import WebhookKind
 from app.webhooks import ingest_pg
@@ -38,11 +43,10 @@ logger = logging.getLogger(__name__)
 RequestOutcome = Literal["stored", "duplicate", "unparsed", "too_large"]
 
 EVENT_TABLES: dict[WebhookKind, Table] = {
-    WebhookKind.RECEIPT: Receipt.__table__,  # type: ignore[dict-item]
-    WebhookKind.INCOMING: IncomingMessage.__table__,  # type: ignore[dict-item]
-    WebhookKind.CLICK: Click.__table__,  # type: ignore[dict-item]
+    WebhookKind.RECEIPT: RECEIPTS,
+    WebhookKind.INCOMING: INCOMING_MESSAGES,
+    WebhookKind.CLICK: CLICKS,
 }
-REQUESTS_TABLE: Table = WebhookRequest.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)

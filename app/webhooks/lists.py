@@ -14,14 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.filters import ClickQuery, IncomingQuery, ReceiptQuery, WebhookListQuery
 from app.api.list_queries import ListSpec
-from app.core.tables import Batch, Click, IncomingMessage, OutboundMessage, Receipt
+from app.core.tables import (
+    BATCHES,
+    CLICKS,
+    RECEIPTS,
+)
+from app.core.tables import INCOMING_MESSAGES as INCOMING
+from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 from app.mobivate.vocabulary import normalise_id
-
-RECEIPTS: Table = Receipt.__table__  # type: ignore[assignment]
-INCOMING: Table = IncomingMessage.__table__  # type: ignore[assignment]
-CLICKS: Table = Click.__table__  # type: ignore[assignment]
-MESSAGES: Table = OutboundMessage.__table__  # type: ignore[assignment]
-BATCHES: Table = Batch.__table__  # type: ignore[assignment]
 
 
 def _with_message(table: Table) -> Any:

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.db import utcnow
-from app.feed.entries import FEED, append, entry
+from app.core.tables import FEED_EVENTS as FEED
+from app.feed.entries import append, entry
 from app.feed.watch import FeedWatcher
 from tests.support.bodies import at
 from tests.support.harness import Harness, send_message, sending_settings, start_harness
