@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+import phonenumbers
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -209,6 +210,15 @@ class Settings(BaseSettings):
         le=1000,
         description="Records per page when importing Mobivate's opt-out list (1 to 1000).",
     )
+    default_region: str | None = Field(
+        default=None,
+        description="ISO 3166 alpha-2 code of the country whose national-form numbers "
+        "(`07700 900123` with `GB`) the service may resolve; unset, every number needs its "
+        "country code. Bare digits that read both as an international number and as a national "
+        "number of this region are refused at send time (see [One identity per person]"
+        "(optouts.md#one-identity-per-person)).",
+        json_schema_extra={"shown_default": "unset"},
+    )
     default_originator: str | None = Field(
         default=None,
         description="Sender id of messages that name none (see [Sending](sending.md)).",
@@ -358,6 +368,19 @@ class Settings(BaseSettings):
                 "driver 'postgresql+psycopg' needs psycopg: pip install 'psycopg[binary]'"
             )
         return url.render_as_string(hide_password=False)
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        code = value.strip().upper()
+        if code not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(
+                f"{value!r} is not a region libphonenumber knows; use an ISO 3166 alpha-2 code "
+                "such as GB, US or AU"
+            )
+        return code
 
     @field_validator("cors_allow_origins")
     @classmethod

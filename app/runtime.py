@@ -127,6 +127,7 @@ def ingest_writer(
         max_batch=settings.ingest_max_batch,
         linger_seconds=settings.ingest_linger_ms / 1000,
         click_window_seconds=settings.click_dedupe_window_seconds,
+        default_region=settings.default_region,
         steps=ingest_steps(settings, outbox=outbox, feed=feed),
     )
 
@@ -217,6 +218,7 @@ async def _start_background(
             mobivate,
             interval_minutes=settings.optout_sync_interval_minutes,
             page_size=settings.optout_sync_page_size,
+            region=settings.default_region,
         )
         await sync.start()
         stack.push_async_callback(sync.stop)

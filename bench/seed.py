@@ -48,7 +48,7 @@ FROM optout_events ORDER BY msisdn, event_at DESC
 
 
 def number(rng: random.Random) -> str:
-    return f"4477009{rng.randrange(NUMBERS):05d}"
+    return f"+4477009{rng.randrange(NUMBERS):05d}"
 
 
 def hex_id(rng: random.Random) -> str:

@@ -3,9 +3,9 @@
 Each list takes one Pydantic model of query parameters, so every filter is validated and
 documented in one place and a wrong one gets a 422 whose `loc` names it (unknown parameters are
 refused too, so a misspelt filter never silently returns everything). Phone numbers are compared
-in registry form (`app.core.phone.normalise_msisdn`), Mobivate ids in normalised form
-(dashes removed, upper case), so `447700900123`, `+44 7700 900123` and `07700900123`-style
-international input all find the same rows.
+in E.164 (`app.core.phone.resolve_msisdn`, international spellings: a filter has no
+DEFAULT_REGION), Mobivate ids in normalised form (dashes removed, upper case), so
+`447700900123`, `+44 7700 900123` and `+44 (0)7700 900123` all find the same rows.
 """
 
 import re
@@ -15,7 +15,7 @@ from fastapi import Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, TimeCursor
-from app.core.phone import normalise_msisdn
+from app.core.phone import resolve_msisdn
 from app.mobivate.vocabulary import normalise_id
 
 StatusGroup = Literal["delivered", "failed", "pending"]
@@ -86,7 +86,7 @@ class ListQuery(BaseModel):
 
 
 def _msisdn(value: str | None) -> str | None:
-    return None if value is None else normalise_msisdn(value)
+    return None if value is None else resolve_msisdn(value)
 
 
 def _mobivate_id(value: str | None) -> str | None:
@@ -99,7 +99,9 @@ def _mobivate_id(value: str | None) -> str | None:
 
 
 MSISDN_FIELD = Field(
-    None, description="Phone number, international form", examples=["447700900123"]
+    None,
+    description="Phone number, any international spelling",
+    examples=["+447700900123"],
 )
 
 

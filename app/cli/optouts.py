@@ -61,6 +61,7 @@ async def sync_optouts(
                 since=start,
                 until=end,
                 page_size=page_size or settings.optout_sync_page_size,
+                region=settings.default_region,
                 progress=progress,
             )
     except MobivateRefused as exc:

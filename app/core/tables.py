@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -208,8 +209,11 @@ class Optout(Base):
 
     __tablename__ = "optouts"
 
-    msisdn: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # E.164; for an unresolved number, the sender as Mobivate wrote it.
+    msisdn: Mapped[str] = mapped_column(String(64), primary_key=True)
     opted_out: Mapped[bool] = mapped_column(Boolean)
+    # True when `msisdn` is a sender that could not be resolved to E.164 (see app/core/phone.py).
+    unresolved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The event time of the change that set the current state.
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[str] = mapped_column(String(16))
@@ -228,7 +232,10 @@ class OptoutEvent(Base):
     __tablename__ = "optout_events"
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    msisdn: Mapped[str] = mapped_column(String(32), index=True)
+    msisdn: Mapped[str] = mapped_column(String(64), index=True)
+    unresolved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The number as it was written, when that differs from `msisdn`.
+    written_as: Mapped[str | None] = mapped_column(String(64))
     # opt_out | opt_in | help
     action: Mapped[str] = mapped_column(String(16))
     # incoming_sms | api | operator | imported

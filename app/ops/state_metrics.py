@@ -36,6 +36,7 @@ class StateSnapshot:
     outbox_oldest_pending_at: datetime | None
     messages_in_flight: int
     opted_out: int
+    unresolved: int
     taken_at: datetime
 
     @property
@@ -71,6 +72,11 @@ async def take_snapshot(engine: AsyncEngine) -> StateSnapshot:
         opted_out = await conn.scalar(
             select(func.count()).select_from(Optout).where(Optout.opted_out.is_(True))
         )
+        unresolved = await conn.scalar(
+            select(func.count())
+            .select_from(Optout)
+            .where(Optout.opted_out.is_(True), Optout.unresolved.is_(True))
+        )
     return StateSnapshot(
         registrations=registrations,
         outbox_pending=counts.get("pending", 0),
@@ -78,6 +84,7 @@ async def take_snapshot(engine: AsyncEngine) -> StateSnapshot:
         outbox_oldest_pending_at=oldest,
         messages_in_flight=int(in_flight or 0),
         opted_out=int(opted_out or 0),
+        unresolved=int(unresolved or 0),
         taken_at=utcnow(),
     )
 
@@ -135,6 +142,12 @@ class _SnapshotCollector(Collector):
             "optouts_opted_out",
             "Numbers opted out now (nothing is ever sent to them)",
             value=snapshot.opted_out,
+        )
+        yield GaugeMetricFamily(
+            "optouts_unresolved",
+            "Opted-out senders that could not be resolved to E.164 (listed by "
+            "GET /api/v1/optouts?unresolved=true; no send matches them: look at each)",
+            value=snapshot.unresolved,
         )
 
 

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.api.deps import EngineDep, runtime_part
+from app.api.deps import EngineDep, SettingsDep, runtime_part
 from app.api.docs import with_csv
 from app.api.listing import answer_list
 from app.api.pagination import Page
@@ -28,7 +28,10 @@ router = APIRouter(tags=["opt-outs"])
 OutboxDep = Annotated[OutboxWorker, runtime_part("outbox", OutboxWorker)]
 
 
-Msisdn = Annotated[str, Path(description="International number, e.g. 447700900123")]
+Msisdn = Annotated[
+    str,
+    Path(description="Any spelling of the number, e.g. +447700900123; or an unresolved sender"),
+]
 
 
 def _invalid_msisdn(exc: InvalidPhoneNumber) -> HTTPException:
@@ -39,6 +42,7 @@ def _detail(detail: OptoutDetail) -> OptoutDetailOut:
     return OptoutDetailOut.model_validate(
         {
             "msisdn": detail.msisdn,
+            "unresolved": detail.unresolved,
             "opted_out": bool(detail.state and detail.state.opted_out),
             "state": detail.state,
             "history": detail.history,
@@ -47,9 +51,9 @@ def _detail(detail: OptoutDetail) -> OptoutDetailOut:
     )
 
 
-async def _lookup(engine: AsyncEngine, msisdn: str) -> OptoutDetailOut:
+async def _lookup(engine: AsyncEngine, msisdn: str, region: str | None) -> OptoutDetailOut:
     try:
-        detail = await get_optout(engine, msisdn)
+        detail = await get_optout(engine, msisdn, region)
     except InvalidPhoneNumber as exc:
         raise _invalid_msisdn(exc) from None
     if detail is None:
@@ -66,9 +70,9 @@ async def _lookup(engine: AsyncEngine, msisdn: str) -> OptoutDetailOut:
     operation_id="get_optout",
     summary="A number's opt-out state, history and pushes",
 )
-async def get_number(engine: EngineDep, msisdn: Msisdn) -> OptoutDetailOut:
+async def get_number(engine: EngineDep, settings: SettingsDep, msisdn: Msisdn) -> OptoutDetailOut:
     """A number's current state, its whole history and its pushes to Mobivate."""
-    return await _lookup(engine, msisdn)
+    return await _lookup(engine, msisdn, settings.default_region)
 
 
 @router.get(
@@ -82,9 +86,9 @@ async def list_numbers(
     request: Request, engine: EngineDep, query: Annotated[OptoutQuery, Query()]
 ) -> Response:
     """Numbers opted out now, most recently changed first; `since`/`until` apply to the time of
-    the change."""
+    the change. `unresolved=true` lists only senders that could not be resolved to E.164."""
     return await answer_list(
-        request, engine, OPTOUT_SPEC, query, optout_filters(), OptoutStateOut, "optouts"
+        request, engine, OPTOUT_SPEC, query, optout_filters(query), OptoutStateOut, "optouts"
     )
 
 
@@ -96,6 +100,7 @@ async def list_numbers(
 )
 async def opt_out(
     engine: EngineDep,
+    settings: SettingsDep,
     outbox: OutboxDep,
     request: Request,
     response: Response,
@@ -108,13 +113,14 @@ async def opt_out(
             body.msisdn,
             "opt_out",
             source=body.source,
+            region=settings.default_region,
             reason=body.reason,
             on_commit=outbox.wake,
         )
     except InvalidPhoneNumber as exc:
         raise _invalid_msisdn(exc) from None
     response.headers["Location"] = f"{request.url.path}/{msisdn}"
-    return await _lookup(engine, msisdn)
+    return await _lookup(engine, msisdn, None)
 
 
 @router.delete(
@@ -124,6 +130,7 @@ async def opt_out(
 )
 async def opt_in(
     engine: EngineDep,
+    settings: SettingsDep,
     outbox: OutboxDep,
     msisdn: Msisdn,
     reason: Annotated[str | None, Query(max_length=1000)] = None,
@@ -136,13 +143,14 @@ async def opt_in(
             msisdn,
             "opt_in",
             source=source,
+            region=settings.default_region,
             reason=reason,
             require_known=True,
             on_commit=outbox.wake,
         )
     except InvalidPhoneNumber as exc:
         raise _invalid_msisdn(exc) from None
-    return await _lookup(engine, normalised)
+    return await _lookup(engine, normalised, None)
 
 
 @router.get(

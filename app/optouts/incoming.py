@@ -1,8 +1,15 @@
 """STOP, START and HELP in incoming messages, recorded in the transaction that stores them.
 
-Each newly stored incoming message whose sender is a phone number is classified by the keyword
-rules (`app.optouts.keywords`); a match becomes an event in the opt-out registry, keyed by the
-message, so a redelivered STOP never makes a second entry. The event time is the time Mobivate
+Each newly stored incoming message with a sender is classified by the keyword rules
+(`app.optouts.keywords`); a match becomes an event in the opt-out registry, keyed by the
+message, so a redelivered STOP never makes a second entry. The sender is resolved to E.164
+(`app.core.phone.resolve_readings`, with DEFAULT_REGION):
+- one reading: the event is that number's;
+- two readings (bare digits that are both international and national): a STOP opts out both
+  numbers, since either may be the person; any other keyword names nobody for sure and is
+  recorded against the raw sender, flagged unresolved;
+- none: the event is recorded against the raw sender, flagged unresolved, listed by the API and
+  counted by the `optouts_unresolved` gauge; never dropped. The event time is the time Mobivate
 gives for the message, or the time it reached us when Mobivate gives none. HELP is recorded only:
 no reply is sent.
 """
@@ -12,6 +19,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import Settings
+from app.core.phone import InvalidPhoneNumber, resolve_readings
 from app.mobivate.vocabulary import WebhookKind
 from app.optouts.keywords import KeywordIntent, KeywordRules
 from app.optouts.registry import Action, OptoutChange, record_changes
@@ -28,38 +36,58 @@ class IncomingKeywords:
     """The opt-out ingest step: keywords recorded in the transaction that stores the messages,
     then a wake-up for the outbox worker once the pushes it wrote are committed."""
 
-    def __init__(self, rules: KeywordRules, wake: Callable[[], None]) -> None:
+    def __init__(
+        self, rules: KeywordRules, wake: Callable[[], None], region: str | None = None
+    ) -> None:
         self._rules = rules
         self._wake = wake
+        self._region = region
 
     @classmethod
     def from_settings(cls, settings: Settings, wake: Callable[[], None]) -> "IncomingKeywords":
         rules = KeywordRules.from_csv(
             settings.optout_keywords, settings.optin_keywords, settings.help_keywords
         )
-        return cls(rules, wake)
+        return cls(rules, wake, settings.default_region)
 
     async def after_store(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
         changes = []
         for stored in events:
-            if stored.kind is not WebhookKind.INCOMING or not stored.row.get("msisdn"):
+            sender = (stored.row.get("originator") or "").strip()
+            if stored.kind is not WebhookKind.INCOMING or not sender:
                 continue
             match = self._rules.classify(stored.row.get("body"))
             action = _ACTIONS.get(match.intent)
             if action is None:
                 continue
-            changes.append(
-                OptoutChange(
-                    msisdn=stored.row["msisdn"],
-                    action=action,
-                    source="incoming_sms",
-                    event_at=stored.row.get("event_at") or stored.row["received_at"],
-                    keyword=match.keyword,
-                    incoming_message_id=stored.id,
-                    dedupe_key=f"incoming:{stored.row['dedupe_key']}",
+            keys = self._keys(sender, action)
+            for msisdn, unresolved in keys:
+                # One event per number read from the sender.
+                suffix = f":{msisdn}" if len(keys) > 1 else ""
+                changes.append(
+                    OptoutChange(
+                        msisdn=msisdn,
+                        action=action,
+                        source="incoming_sms",
+                        event_at=stored.row.get("event_at") or stored.row["received_at"],
+                        keyword=match.keyword,
+                        incoming_message_id=stored.id,
+                        unresolved=unresolved,
+                        written_as=sender,
+                        dedupe_key=f"incoming:{stored.row['dedupe_key']}{suffix}",
+                    )
                 )
-            )
         await record_changes(conn, changes)
+
+    def _keys(self, sender: str, action: Action) -> list[tuple[str, bool]]:
+        """(registry key, unresolved) of each number the event is recorded against."""
+        try:
+            readings = resolve_readings(sender, self._region)
+        except InvalidPhoneNumber:
+            return [(sender[:64], True)]
+        if len(readings) == 1 or action == "opt_out":
+            return [(reading, False) for reading in readings]
+        return [(sender[:64], True)]
 
     def after_commit(self, events: Sequence[StoredEvent]) -> None:
         if any(stored.kind is WebhookKind.INCOMING for stored in events):

@@ -7,7 +7,7 @@ from sqlalchemy import ColumnElement
 from app.api.list_queries import ListSpec
 from app.core.tables import OPTOUTS
 from app.core.tables import OUTBOX_MESSAGES as OUTBOX
-from app.optouts.schemas import OptoutStateOut, PushOut, PushQuery
+from app.optouts.schemas import OptoutQuery, OptoutStateOut, PushOut, PushQuery
 
 OPTOUT_SPEC = ListSpec.of(
     [OPTOUTS.c[name] for name in OptoutStateOut.model_fields],
@@ -20,8 +20,11 @@ PUSH_SPEC = ListSpec.of(
 )
 
 
-def optout_filters() -> list[ColumnElement[bool]]:
-    return [OPTOUTS.c.opted_out.is_(True)]
+def optout_filters(query: OptoutQuery) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [OPTOUTS.c.opted_out.is_(True)]
+    if query.unresolved is not None:
+        where.append(OPTOUTS.c.unresolved.is_(query.unresolved))
+    return where
 
 
 def push_filters(query: PushQuery) -> list[ColumnElement[bool]]:

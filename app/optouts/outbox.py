@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.background import Worker
 from app.core.db import DATABASE_ERRORS, utcnow
-from app.core.phone import mask_msisdn
+from app.core.phone import mask_msisdn, mobivate_digits
 from app.core.tables import OUTBOX_MESSAGES as OUTBOX
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateAuthError, MobivateRefused, MobivateUnavailable
@@ -187,10 +187,11 @@ class OutboxWorker:
         masked = mask_msisdn(push.msisdn)
         try:
             async with asyncio.timeout(self._lease.total_seconds() * 0.8):
+                digits = mobivate_digits(push.msisdn)
                 if push.operation == "optout_add":
-                    record = await self._mobivate.add_optout(push.msisdn)
+                    record = await self._mobivate.add_optout(digits)
                 else:
-                    record = await self._mobivate.delete_optout(push.msisdn)
+                    record = await self._mobivate.delete_optout(digits)
         except MobivateAuthError as exc:
             logger.error("outbox: Mobivate refused the API key for push %d: %s", push.id, exc)
             return self._retry_later(exc, self._backoff_max, exc.status_code, exc.message)

@@ -8,7 +8,11 @@ a STOP delivered late by Mobivate cannot undo a START the customer sent after it
 A change the rule applies, unless it was imported from Mobivate, also writes a push to the
 outbox (`optout_add` or `optout_delete`) in the same transaction; the outbox worker delivers it.
 A change the rule does not apply is kept in the history only.
-Numbers are always in registry form (`app.core.phone.normalise_msisdn`).
+
+Numbers are keyed in E.164 (`app.core.phone.resolve_msisdn`), so every spelling of one phone is
+one person here. A sender that cannot be resolved is keyed by its raw form and flagged
+`unresolved`: kept and listed, never pushed to Mobivate (it would not take it), and never matched
+by a send, which needs a resolved number.
 """
 
 from collections.abc import Callable, Iterable, Sequence
@@ -22,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.db import utcnow
 from app.core.errors import ServiceError
-from app.core.phone import InvalidPhoneNumber, normalise_msisdn
+from app.core.phone import resolve_msisdn
 from app.core.tables import OPTOUT_EVENTS as EVENTS
 from app.core.tables import OPTOUTS
 from app.core.tables import OUTBOX_MESSAGES as OUTBOX
@@ -45,6 +49,8 @@ class OptoutChange:
     keyword: str | None = None
     reason: str | None = None
     incoming_message_id: int | None = None
+    unresolved: bool = False
+    written_as: str | None = None
     # Repeating an event with the same key records nothing (a redelivered STOP, a re-import).
     dedupe_key: str | None = None
 
@@ -67,6 +73,11 @@ class OptoutNotFound(ServiceError):
         self.msisdn = msisdn
 
 
+def _written_as(change: OptoutChange) -> str | None:
+    written = change.written_as
+    return None if written is None or written == change.msisdn else written[:64]
+
+
 def _insert(conn: AsyncConnection, table: Table) -> Any:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
@@ -86,6 +97,8 @@ async def record_changes(
     rows = [
         {
             "msisdn": change.msisdn,
+            "unresolved": change.unresolved,
+            "written_as": _written_as(change),
             "action": change.action,
             "source": change.source,
             "keyword": change.keyword,
@@ -104,6 +117,7 @@ async def record_changes(
         .returning(
             EVENTS.c.id,
             EVENTS.c.msisdn,
+            EVENTS.c.unresolved,
             EVENTS.c.action,
             EVENTS.c.source,
             EVENTS.c.keyword,
@@ -130,6 +144,7 @@ async def record_changes(
     state_rows = [
         {
             "msisdn": event.msisdn,
+            "unresolved": event.unresolved,
             "opted_out": event.action == "opt_out",
             "changed_at": event.event_at,
             "source": event.source,
@@ -161,7 +176,7 @@ async def record_changes(
             "created_at": now,
         }
         for msisdn, opted_out in sorted(changed.items())
-        if newest[msisdn].source != "imported"
+        if newest[msisdn].source != "imported" and not newest[msisdn].unresolved
     ]
     if pushes:
         await conn.execute(insert(OUTBOX), pushes)
@@ -174,20 +189,22 @@ async def change_number(
     action: Literal["opt_out", "opt_in"],
     *,
     source: Source,
+    region: str | None = None,
     reason: str | None = None,
     require_known: bool = False,
     on_commit: Callable[[], None] | None = None,
 ) -> str:
-    """Opt a number out or in now, on behalf of an operator or API caller; returns the number
-    in registry form. Raises InvalidPhoneNumber, or OptoutNotFound with `require_known` for a
-    number the registry has never seen."""
-    msisdn = normalise_msisdn(raw_msisdn)
+    """Opt a number out or in now, on behalf of an operator or API caller; returns its E.164.
+    Raises InvalidPhoneNumber (an ambiguous number included: an operator names one person), or
+    OptoutNotFound with `require_known` for a number the registry has never seen."""
+    msisdn = resolve_msisdn(raw_msisdn, region)
     async with engine.begin() as conn:
         if require_known and not await _is_known(conn, msisdn):
             raise OptoutNotFound(msisdn)
-        result = await record_changes(
-            conn, [OptoutChange(msisdn, action, source, utcnow(), reason=reason)]
+        change = OptoutChange(
+            msisdn, action, source, utcnow(), reason=reason, written_as=raw_msisdn.strip()
         )
+        result = await record_changes(conn, [change])
     if result.pushes and on_commit is not None:
         on_commit()
     return msisdn
@@ -204,18 +221,12 @@ async def _is_known(conn: AsyncConnection, msisdn: str) -> bool:
 async def is_opted_out(
     conn_or_engine: AsyncConnection | AsyncEngine, numbers: Iterable[str]
 ) -> set[str]:
-    """The numbers, in registry form, that are opted out now.
+    """The numbers, E.164 as `app.core.phone.resolve_msisdn` gives them, that are opted out now.
 
-    Numbers that are not phone numbers are never reported: validate numbers before sending to
-    them (`app.core.phone.validate_international`). One query on PostgreSQL however many numbers are
-    asked about; on SQLite one per 10,000.
+    Resolve numbers before asking: any other spelling matches nothing. One query on PostgreSQL
+    however many numbers are asked about; on SQLite one per 10,000.
     """
-    wanted: set[str] = set()
-    for number in numbers:
-        try:
-            wanted.add(normalise_msisdn(number))
-        except InvalidPhoneNumber:
-            continue
+    wanted = set(numbers)
     if not wanted:
         return set()
     if isinstance(conn_or_engine, AsyncEngine):

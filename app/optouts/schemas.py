@@ -15,7 +15,11 @@ class _Out(BaseModel):
 
 
 class OptoutStateOut(_Out):
-    msisdn: str
+    msisdn: str = Field(description="E.164; an unresolved sender as Mobivate wrote it")
+    unresolved: bool = Field(
+        description="True when the sender could not be resolved to E.164: kept and listed, but "
+        "no send can match it (see DEFAULT_REGION)"
+    )
     opted_out: bool
     changed_at: datetime = Field(description="When the change that set this state happened")
     source: str = Field(description="incoming_sms, api, operator or imported")
@@ -26,6 +30,9 @@ class OptoutStateOut(_Out):
 
 class HistoryEntryOut(_Out):
     id: int
+    written_as: str | None = Field(
+        description="The number as it was written, when that differs from its E.164"
+    )
     action: str = Field(description="opt_out, opt_in or help")
     source: str
     keyword: str | None
@@ -52,6 +59,7 @@ class PushOut(_Out):
 
 class OptoutDetailOut(_Out):
     msisdn: str
+    unresolved: bool
     opted_out: bool
     state: OptoutStateOut | None = Field(description="None when the number only asked for help")
     history: list[HistoryEntryOut] = Field(description="Every recorded event, oldest first")
@@ -59,7 +67,12 @@ class OptoutDetailOut(_Out):
 
 
 class OptoutRequest(BaseModel):
-    msisdn: str = Field(min_length=1, max_length=64, examples=["447700900123"])
+    msisdn: str = Field(
+        min_length=1,
+        max_length=64,
+        description="Any spelling of the number (see DEFAULT_REGION for national form)",
+        examples=["+44 7700 900123"],
+    )
     reason: str | None = Field(default=None, max_length=1000)
     source: Literal["api", "operator"] = Field(
         default="api", description="operator for a person acting by hand"
@@ -70,6 +83,10 @@ class OptoutQuery(ListQuery):
     """`since`/`until` bound when each number's state last changed."""
 
     cursor_key: ClassVar[type[int] | type[str]] = str
+
+    unresolved: bool | None = Field(
+        None, description="true: only senders that could not be resolved to E.164; false: none"
+    )
 
 
 class PushQuery(ListQuery):

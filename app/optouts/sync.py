@@ -9,6 +9,8 @@ For each number on Mobivate's list (`GET /addressbook/optout`, paged), in this o
    newest-event rule decides: it opts the number out unless the number was opted back in here
    after that time (then the history shows both and the number stays opted in).
 Each record is recorded once however often the import runs (keyed by number and `created`).
+Numbers are resolved to E.164 (`app.core.phone.resolve_readings`, with DEFAULT_REGION); one
+that reads two ways opts out both readings, one that cannot be resolved is counted as invalid.
 A record without a `created` time counts as opted out now.
 """
 
@@ -23,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.background import Worker
 from app.core.db import utcnow
-from app.core.phone import InvalidPhoneNumber, normalise_msisdn
+from app.core.phone import InvalidPhoneNumber, resolve_readings
 from app.core.tables import OPTOUTS, SERVICE_SETTINGS, ServiceSetting
 from app.core.tables import OUTBOX_MESSAGES as OUTBOX
 from app.mobivate.client import MobivateClient
@@ -66,6 +68,7 @@ async def import_optouts(
     since: date | datetime,
     until: date | datetime,
     page_size: int = 1000,
+    region: str | None = None,
     progress: Callable[[SyncReport], None] | None = None,
 ) -> SyncReport:
     """Raises MobivateError when a page cannot be fetched; the pages before it are kept."""
@@ -77,7 +80,7 @@ async def import_optouts(
         report.records += len(records)
         if records:
             async with engine.begin() as conn:
-                await _import_page(conn, records, report)
+                await _import_page(conn, records, report, region)
         if progress is not None:
             progress(report)
         if len(records) < page_size:
@@ -86,15 +89,18 @@ async def import_optouts(
 
 
 async def _import_page(
-    conn: AsyncConnection, records: list[OptoutRecord], report: SyncReport
+    conn: AsyncConnection, records: list[OptoutRecord], report: SyncReport, region: str | None
 ) -> None:
     now = utcnow()
     latest: dict[str, OptoutRecord] = {}
     for record in records:
         try:
-            latest[normalise_msisdn(record.mobile)] = record
+            readings = resolve_readings(record.mobile, region)
         except InvalidPhoneNumber:
             report.invalid += 1
+            continue
+        for msisdn in readings:
+            latest[msisdn] = record
     numbers = sorted(latest)
     states = dict(
         (
@@ -148,6 +154,7 @@ def _change(msisdn: str, record: OptoutRecord, now: datetime) -> OptoutChange:
         action="opt_out",
         source="imported",
         event_at=record.created or now,
+        written_as=record.mobile,
         reason=f"on Mobivate's opt-out list{note}",
         dedupe_key=key,
     )
@@ -165,11 +172,13 @@ class PeriodicOptoutSync:
         *,
         interval_minutes: float,
         page_size: int = 1000,
+        region: str | None = None,
     ) -> None:
         self._engine = engine
         self._mobivate = mobivate
         self._interval = interval_minutes * 60
         self._page_size = page_size
+        self._region = region
         self.worker = Worker("optout-sync", self._step, on_error=self._on_error)
 
     async def start(self) -> None:
@@ -194,7 +203,12 @@ class PeriodicOptoutSync:
         watermark = await self._watermark()
         since = (watermark or started) - PERIODIC_OVERLAP
         report = await import_optouts(
-            self._engine, self._mobivate, since=since, until=started, page_size=self._page_size
+            self._engine,
+            self._mobivate,
+            since=since,
+            until=started,
+            page_size=self._page_size,
+            region=self._region,
         )
         await self._save_watermark(started)
         logger.info("opt-out sync: %s", report.summary())

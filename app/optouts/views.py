@@ -8,7 +8,7 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.core.phone import normalise_msisdn
+from app.core.phone import InvalidPhoneNumber, resolve_msisdn
 from app.core.tables import OPTOUT_EVENTS as EVENTS
 from app.core.tables import OPTOUTS
 from app.core.tables import OUTBOX_MESSAGES as OUTBOX
@@ -20,6 +20,7 @@ T = TypeVar("T")
 @dataclass(frozen=True, slots=True)
 class OptoutState:
     msisdn: str
+    unresolved: bool
     opted_out: bool
     changed_at: datetime
     source: str
@@ -31,6 +32,7 @@ class OptoutState:
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     id: int
+    written_as: str | None
     action: str
     source: str
     keyword: str | None
@@ -59,6 +61,7 @@ class Push:
 @dataclass(frozen=True, slots=True)
 class OptoutDetail:
     msisdn: str
+    unresolved: bool
     # None when the number has only asked for help.
     state: OptoutState | None
     history: list[HistoryEntry]
@@ -69,10 +72,26 @@ def _columns(table: Any, cls: Any) -> list[Any]:
     return [table.c[field.name] for field in fields(cls)]
 
 
-async def get_optout(engine: AsyncEngine, raw_msisdn: str) -> OptoutDetail | None:
+async def get_optout(
+    engine: AsyncEngine, raw_msisdn: str, region: str | None = None
+) -> OptoutDetail | None:
     """The number's state, history (oldest first) and pushes; None for a number never seen.
-    Raises InvalidPhoneNumber."""
-    msisdn = normalise_msisdn(raw_msisdn)
+    Any spelling of a number finds its E.164 entry; a spelling that does not resolve finds the
+    unresolved sender written exactly so. Raises InvalidPhoneNumber when it finds neither."""
+    unresolved = False
+    try:
+        msisdn = resolve_msisdn(raw_msisdn, region)
+    except InvalidPhoneNumber:
+        unresolved = True
+        msisdn = raw_msisdn.strip()
+        async with engine.connect() as conn:
+            known = await conn.scalar(
+                select(EVENTS.c.id)
+                .where(EVENTS.c.msisdn == msisdn, EVENTS.c.unresolved.is_(True))
+                .limit(1)
+            )
+        if known is None:
+            raise
     async with engine.connect() as conn:
         state = (
             await conn.execute(
@@ -97,6 +116,7 @@ async def get_optout(engine: AsyncEngine, raw_msisdn: str) -> OptoutDetail | Non
         return None
     return OptoutDetail(
         msisdn=msisdn,
+        unresolved=unresolved,
         state=OptoutState(*state) if state else None,
         history=[HistoryEntry(*row) for row in history],
         pushes=[Push(*row) for row in pushes],

@@ -18,6 +18,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.db import utcnow
+from app.core.phone import mobivate_digits
 from app.core.tables import BATCHES
 from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 from app.delivery.status_rules import SUBMIT_FAILED, SUBMITTED
@@ -169,7 +170,7 @@ class _BatchSender:
             recipients=tuple(
                 BatchItem(
                     originator=message.originator,
-                    recipient=message.msisdn,
+                    recipient=mobivate_digits(message.msisdn),
                     text=message.text,
                     reference=self.references[index],
                 )

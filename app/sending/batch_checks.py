@@ -78,6 +78,7 @@ def prepare_batch(request: SendBatchRequest, settings: Settings) -> PreparedBatc
                 item.originator or default_originator,
                 item.reference,
                 where=f"messages[{index}].",
+                region=settings.default_region,
             )
         except InvalidSend as exc:
             prepared.skipped.append(skip(index, item.to, "invalid", exc.detail))

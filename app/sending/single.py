@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.core.db import utcnow
-from app.core.phone import mask_msisdn
+from app.core.phone import mask_msisdn, mobivate_digits
 from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 from app.delivery.linking import MessageRef, link_orphans, wait_for_receipt_writers
 from app.delivery.status_rules import SUBMITTED
@@ -71,6 +71,7 @@ def prepare_single(request: SendMessageRequest, settings: Settings) -> PreparedS
         request.text,
         request.originator if request.originator is not None else settings.default_originator,
         request.reference,
+        region=settings.default_region,
     )
     check_schedule(request.schedule_at, utcnow())
     route = check_route(
@@ -104,7 +105,7 @@ async def send_single(
 
     outgoing = SingleMessage(
         originator=message.originator,
-        recipient=message.msisdn,
+        recipient=mobivate_digits(message.msisdn),
         body=message.text,
         route_id=prepared.route_id,
         reference=row["reference"],

@@ -1,9 +1,10 @@
 """Checks on a message before it goes to Mobivate, each failing with a message naming the field.
 
-Recipients must be possible international numbers (`app.core.phone.validate_international`) and are
-kept in registry form, as the opt-out registry keeps them. Originators are 1 to 11 letters, digits
-or spaces (at least one of them not a space), or 1 to 15 digits (Mobivate's limits). Text must
-not be empty or only whitespace. `schedule_at` needs a timezone and must be in the future.
+Recipients are resolved to E.164 (`app.core.phone.resolve_msisdn`, with DEFAULT_REGION), the
+form the opt-out registry keeps: a number that cannot be resolved, or that reads two ways, is
+refused with the reason. Originators are 1 to 11 letters, digits or spaces (at least one of them
+not a space), or 1 to 15 digits (Mobivate's limits). Text must not be empty or only whitespace.
+`schedule_at` needs a timezone and must be in the future.
 """
 
 import re
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.core.errors import ServiceError
-from app.core.phone import InvalidPhoneNumber, validate_international
+from app.core.phone import InvalidPhoneNumber, resolve_msisdn
 from app.core.sms_text import analyse
 
 _ALPHANUMERIC = re.compile(r"[A-Za-z0-9 ]{1,11}")
@@ -41,9 +42,9 @@ class Outgoing:
     parts: int
 
 
-def check_recipient(value: str, field: str = "to") -> str:
+def check_recipient(value: str, field: str = "to", region: str | None = None) -> str:
     try:
-        return validate_international(value)
+        return resolve_msisdn(value, region)
     except InvalidPhoneNumber as exc:
         raise InvalidSend(field, f"{value!r} {exc.reason}") from None
 
@@ -104,8 +105,9 @@ def check_message(
     reference: str | None,
     *,
     where: str = "",
+    region: str | None = None,
 ) -> Outgoing:
-    msisdn = check_recipient(to, f"{where}to")
+    msisdn = check_recipient(to, f"{where}to", region)
     sender = check_originator(originator, f"{where}originator")
     body = check_text(text, f"{where}text")
     segments = analyse(body)

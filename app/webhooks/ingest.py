@@ -125,6 +125,7 @@ class IngestWriter:
         writers: int = 1,
         linger_seconds: float = 0.0,
         click_window_seconds: int = 600,
+        default_region: str | None = None,
         steps: Sequence[AfterStoreStep] = (),
     ) -> None:
         self._engine = engine
@@ -132,6 +133,7 @@ class IngestWriter:
         self._writer_count = writers
         self._linger = linger_seconds
         self._click_window = click_window_seconds
+        self._region = default_region
         self.steps = tuple(steps)
         self._queue: asyncio.Queue[_Pending | object] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -262,7 +264,9 @@ class IngestWriter:
         for index, item in enumerate(batch):
             keys: list[str] = []
             for event in item.events or ():
-                row = event_row(event, item.raw.id, item.raw.received_at, self._click_window)
+                row = event_row(
+                    event, item.raw.id, item.raw.received_at, self._click_window, self._region
+                )
                 key = row["dedupe_key"]
                 keys.append(key)
                 if key not in first_by_key:

@@ -7,6 +7,9 @@ De-duplication rules (a redelivery is stored once):
 - click: the same fields (the payload has no id and no timestamp) received within the same
   click de-duplication window (`CLICK_DEDUPE_WINDOW_SECONDS`, windows aligned to the UTC epoch).
 
+Senders of incoming messages and numbers of clicks get `msisdn`: their E.164
+(`app.core.phone.resolve_readings`, with DEFAULT_REGION), or None when there is none or two.
+
 Receipts and incoming messages also get `occurred_at`: Mobivate's event time, or the time the
 event reached us when Mobivate gave none it could parse. The REST API orders and filters on it.
 """
@@ -17,7 +20,7 @@ from dataclasses import astuple
 from datetime import datetime
 from typing import Any
 
-from app.core.phone import InvalidPhoneNumber, normalise_msisdn
+from app.core.phone import InvalidPhoneNumber, resolve_readings
 from app.mobivate.payloads import ParsedClick, ParsedEvent, ParsedIncoming, ParsedReceipt
 
 Row = dict[str, Any]
@@ -28,13 +31,14 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _msisdn_or_none(raw: str | None) -> str | None:
+def _msisdn_or_none(raw: str | None, region: str | None) -> str | None:
     if raw is None:
         return None
     try:
-        return normalise_msisdn(raw)
+        readings = resolve_readings(raw, region)
     except InvalidPhoneNumber:
         return None
+    return readings[0] if len(readings) == 1 else None
 
 
 def receipt_dedupe_key(event: ParsedReceipt) -> str:
@@ -78,7 +82,12 @@ def receipt_row(event: ParsedReceipt, request_id: uuid.UUID | None, received_at:
     }
 
 
-def incoming_row(event: ParsedIncoming, request_id: uuid.UUID | None, received_at: datetime) -> Row:
+def incoming_row(
+    event: ParsedIncoming,
+    request_id: uuid.UUID | None,
+    received_at: datetime,
+    region: str | None = None,
+) -> Row:
     return {
         "request_id": request_id,
         "dedupe_key": incoming_dedupe_key(event),
@@ -89,7 +98,7 @@ def incoming_row(event: ParsedIncoming, request_id: uuid.UUID | None, received_a
         "mobivate_id": event.mobivate_id,
         "mobivate_id_norm": event.mobivate_id_norm,
         "originator": event.originator,
-        "msisdn": _msisdn_or_none(event.originator),
+        "msisdn": _msisdn_or_none(event.originator, region),
         "recipient": event.recipient,
         "body": event.body,
         "in_reply_to": event.in_reply_to,
@@ -101,7 +110,11 @@ def incoming_row(event: ParsedIncoming, request_id: uuid.UUID | None, received_a
 
 
 def click_row(
-    event: ParsedClick, request_id: uuid.UUID | None, received_at: datetime, window_seconds: int
+    event: ParsedClick,
+    request_id: uuid.UUID | None,
+    received_at: datetime,
+    window_seconds: int,
+    region: str | None = None,
 ) -> Row:
     return {
         "request_id": request_id,
@@ -110,7 +123,7 @@ def click_row(
         "message_id": event.message_id,
         "message_id_norm": event.message_id_norm,
         "mobile": event.mobile,
-        "msisdn": _msisdn_or_none(event.mobile),
+        "msisdn": _msisdn_or_none(event.mobile, region),
         "batch_id": event.batch_id,
         "batch_id_norm": event.batch_id_norm,
         "client_ref": event.client_ref,
@@ -128,9 +141,10 @@ def event_row(
     request_id: uuid.UUID | None,
     received_at: datetime,
     click_window_seconds: int,
+    region: str | None = None,
 ) -> Row:
     if isinstance(event, ParsedReceipt):
         return receipt_row(event, request_id, received_at)
     if isinstance(event, ParsedIncoming):
-        return incoming_row(event, request_id, received_at)
-    return click_row(event, request_id, received_at, click_window_seconds)
+        return incoming_row(event, request_id, received_at, region)
+    return click_row(event, request_id, received_at, click_window_seconds, region)

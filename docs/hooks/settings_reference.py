@@ -58,6 +58,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "Opt-outs",
         "[Opt-outs](optouts.md)",
         (
+            "default_region",
             "optout_keywords",
             "optin_keywords",
             "help_keywords",

@@ -64,7 +64,7 @@ async def test_receipts_newest_first_with_event_time_or_arrival_time(
     assert first["event_at"] is None
     assert first["occurred_at"] == first["received_at"]
     linked = body["items"][1]
-    assert linked["msisdn"] == B
+    assert linked["msisdn"] == "+" + B
     assert linked["message_id"] == world["b"]["id"]
     assert linked["reference"] == "ref-b"
     assert linked["mobivate_id"] == world["b"]["mobivate_id"].replace("-", "").upper()

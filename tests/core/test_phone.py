@@ -1,54 +1,108 @@
 import pickle
 
+import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.core.phone import InvalidPhoneNumber, mask_msisdn, normalise_msisdn, validate_international
+from app.core.phone import (
+    InvalidPhoneNumber,
+    mask_msisdn,
+    mobivate_digits,
+    resolve_msisdn,
+    resolve_readings,
+)
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"),
+    "raw",
     [
-        ("+44 7700 900123", "447700900123"),
-        ("0044 7700 900123", "447700900123"),
-        ("00447700900123", "447700900123"),
-        ("447700900123", "447700900123"),
-        ("(44) 7700-900.123", "447700900123"),
-        ("  +44\t7700\u00a0900123 \n", "447700900123"),
-        ("+1 (202) 555-0123", "12025550123"),
-        ("4400000000", "4400000000"),
-        ("123456", "123456"),
-        ("123456789012345", "123456789012345"),
+        "+447700900123",
+        "+44 7700 900123",
+        "+44-7700-900-123",
+        "+44.7700.900.123",
+        "+44 (7700) 900123",
+        "+44/7700/900123",
+        "0044 7700 900123",
+        "00447700900123",
+        "447700900123",
+        "(44) 7700-900.123",
+        "  +44\t7700\u00a0900123 \n",
+        "tel:+44-7700-900123",
+        "TEL:+447700900123",
+        "+44 (0)7700 900123",
+        "+44 (0) 7700 900123",
+        "4407700900123",
+        "0044 (0)7700 900123",
     ],
 )
-def test_normalise_msisdn_accepts(raw: str, expected: str) -> None:
-    assert normalise_msisdn(raw) == expected
+def test_every_common_spelling_resolves_to_one_e164(raw: str) -> None:
+    assert resolve_msisdn(raw) == "+447700900123"
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("07700 900123", "GB", "+447700900123"),
+        ("0412 345 678", "AU", "+61412345678"),
+        ("06 12 34 56 78", "FR", "+33612345678"),
+        ("011 44 7700 900123", "US", "+447700900123"),
+        # Digits starting with the region's own country code read as international.
+        ("4915123456789", "DE", "+4915123456789"),
+        # Too long for the region's national numbers: international.
+        ("447400123456", "US", "+447400123456"),
+        # Only the national reading is an assigned range.
+        ("7012345678", "US", "+17012345678"),
+    ],
+)
+def test_national_form_resolves_with_a_default_region(raw: str, region: str, expected: str) -> None:
+    assert resolve_msisdn(raw, region) == expected
+    assert resolve_readings(raw, region) == (expected,)
+
+
+def test_national_form_without_a_default_region_is_refused_saying_why() -> None:
+    with pytest.raises(InvalidPhoneNumber, match=r"national form .* or set DEFAULT_REGION"):
+        resolve_msisdn("07700 900123")
+
+
+def test_digits_that_read_two_ways_are_refused_for_a_caller_and_both_kept_for_a_sender() -> None:
+    with pytest.raises(
+        InvalidPhoneNumber,
+        match=r"ambiguous: it reads as \+2015550123 .* and as \+12015550123 .*DEFAULT_REGION US",
+    ):
+        resolve_msisdn("(201) 555-0123", "US")
+    assert resolve_readings("(201) 555-0123", "US") == ("+2015550123", "+12015550123")
+    assert resolve_msisdn("+1 (201) 555-0123", "US") == "+12015550123"
+    assert resolve_msisdn("(201) 555-0123") == "+2015550123"
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ("", "has 0 digits"),
-        ("   ", "has 0 digits"),
-        ("+", "has 0 digits"),
-        ("12345", "has 5 digits"),
-        ("00 12345", "has 5 digits"),
-        ("1234567890123456", "has 16 digits"),
+        ("", "fewer than 3 digits"),
+        ("   ", "fewer than 3 digits"),
+        ("+", "fewer than 3 digits"),
+        ("+1", "fewer than 3 digits"),
+        ("12345", "for country code \\+1: too few digits"),
+        ("+44 12", "for country code \\+44: too few digits"),
         ("44 7700 CALLME", "'C' is not allowed"),
+        ("1-800-FLOWERS", "'F' is not allowed"),
         ("447700900123x12", "'x' is not allowed"),
-        ("44/7700/900123", "'/' is not allowed"),
         ("44 7700 900123+", "'\\+' is not allowed"),
         ("++447700900123", "'\\+' is not allowed"),
-        ("\uff14\uff14\uff17\uff17\uff10\uff10\uff19\uff10\uff10", "is not allowed"),  # full-width
-        ("07700 900123", "starts with 0"),
-        ("+07700900123", "starts with 0"),
-        ("000447700900123", "starts with 0"),
+        ("\uff14\uff14\uff17\uff17\uff10\uff10\uff19\uff10\uff10", "is not allowed"),
+        ("tel:+44-7700-900123;ext=12", "RFC 3966 parameters"),
+        ("tel:07700900123;phone-context=+44", "RFC 3966 parameters"),
+        ("+999 123 456", "does not start with a known country code"),
+        ("+1 234 567", "for country code \\+1: too few digits"),
+        ("+44 7700 9001 2345", "for country code \\+44: too many digits"),
+        ("+44 12345", "only valid for local dialling"),
+        ("1" * 65, "longer than 64 characters"),
     ],
 )
-def test_normalise_msisdn_rejects(raw: str, message: str) -> None:
+def test_resolve_msisdn_rejects(raw: str, message: str) -> None:
     with pytest.raises(InvalidPhoneNumber, match=message) as caught:
-        normalise_msisdn(raw)
+        resolve_msisdn(raw)
     assert caught.value.value == raw
     assert str(caught.value).startswith(repr(raw))
 
@@ -56,7 +110,7 @@ def test_normalise_msisdn_rejects(raw: str, message: str) -> None:
 @pytest.mark.parametrize("raw", ["07700 900123", "44 7700 900123 ext", "4477009001234567"])
 def test_rejection_reason_does_not_repeat_the_number(raw: str) -> None:
     with pytest.raises(InvalidPhoneNumber) as caught:
-        normalise_msisdn(raw)
+        resolve_msisdn(raw)
     assert "900123" not in caught.value.reason
 
 
@@ -67,34 +121,8 @@ def test_invalid_phone_number_is_a_value_error_and_pickles() -> None:
     assert (copy.value, copy.reason, str(copy)) == (error.value, error.reason, str(error))
 
 
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("+44 7700 900123", "447700900123"),
-        ("0044 7700 900123", "447700900123"),
-        ("+1 202 555 0123", "12025550123"),
-        ("+61 412 345 678", "61412345678"),
-    ],
-)
-def test_validate_international_returns_registry_form(raw: str, expected: str) -> None:
-    assert validate_international(raw) == expected
-
-
-@pytest.mark.parametrize(
-    ("raw", "message"),
-    [
-        ("+44 12", "has 4 digits"),
-        ("+999 123 456", "not a possible international phone number: it does not start with"),
-        ("+1 234 567", "for country code \\+1: too few digits"),
-        ("+44 7700 9001 2345", "for country code \\+44: too many digits"),
-        ("+44 12345", "only valid for local dialling"),
-        ("07700 900123", "starts with 0"),
-        ("44 7700 CALLME", "is not allowed"),
-    ],
-)
-def test_validate_international_rejects(raw: str, message: str) -> None:
-    with pytest.raises(InvalidPhoneNumber, match=message):
-        validate_international(raw)
+def test_mobivate_is_sent_the_international_digits() -> None:
+    assert mobivate_digits(resolve_msisdn("+44 (0)7700 900123")) == "447700900123"
 
 
 @pytest.mark.parametrize(
@@ -119,33 +147,46 @@ def test_mask_msisdn(raw: str | None, expected: str) -> None:
     assert mask_msisdn(raw) == expected
 
 
-_msisdns = st.from_regex(r"[1-9][0-9]{5,14}", fullmatch=True)
+REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
 
 
-@given(_msisdns)
-def test_normalise_msisdn_is_idempotent(number: str) -> None:
-    once = normalise_msisdn(number)
-    assert normalise_msisdn(once) == once
+@given(st.sampled_from(REGIONS))
+def test_example_mobile_numbers_resolve_from_their_international_and_national_forms(
+    region: str,
+) -> None:
+    number = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    if number is None:
+        return
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    international = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    assert resolve_msisdn(international) == e164
+    assert resolve_msisdn(e164[1:]) == e164
+    assert e164 in resolve_readings(national, region)
 
 
-@given(st.text(alphabet="0123456789+-.() \t", max_size=30))
-def test_normalise_msisdn_outputs_are_fixed_points(raw: str) -> None:
+@given(st.text(alphabet="0123456789+-.()/ \t", max_size=30), st.sampled_from([None, "GB", "US"]))
+def test_resolved_numbers_are_fixed_points(raw: str, region: str | None) -> None:
     try:
-        once = normalise_msisdn(raw)
+        readings = resolve_readings(raw, region)
     except InvalidPhoneNumber:
         return
-    assert once.isdigit()
-    assert normalise_msisdn(once) == once
+    for e164 in readings:
+        assert e164.startswith("+")
+        assert e164[1:].isdigit()
+        assert resolve_msisdn(e164, region) == e164
+        assert resolve_msisdn(e164[1:]) == e164
 
 
 @given(st.text())
-def test_normalise_msisdn_returns_digits_or_raises_invalid_phone_number(raw: str) -> None:
+def test_resolve_returns_e164_or_raises_invalid_phone_number(raw: str) -> None:
     try:
-        number = normalise_msisdn(raw)
+        number = resolve_msisdn(raw)
     except InvalidPhoneNumber:
         return
     assert number.isascii()
-    assert number.isdigit()
+    assert number[0] == "+"
+    assert number[1:].isdigit()
 
 
 @given(st.from_regex(r"[0-9]{6,20}", fullmatch=True), st.sampled_from(["", "+", "00", "+00"]))
@@ -155,7 +196,7 @@ def test_mask_never_reveals_the_whole_number(number: str, prefix: str) -> None:
     assert number not in masked
     assert sum(char.isdigit() for char in masked) <= sum(char.isdigit() for char in raw) // 2
     try:
-        registry_form = normalise_msisdn(raw)
+        e164 = resolve_msisdn(raw)
     except InvalidPhoneNumber:
         return
-    assert registry_form not in masked
+    assert e164.removeprefix("+") not in masked

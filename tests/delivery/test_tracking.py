@@ -199,7 +199,7 @@ async def test_replies_and_clicks_are_linked_and_the_timeline_is_in_time_order(
     assert times == sorted(times)
     reply_entry = stored["timeline"][2]["details"]
     assert reply_entry["text"] == "Thanks!"
-    assert reply_entry["from"] == "447700900123"
+    assert reply_entry["from"] == "+447700900123"
     submission = stored["timeline"][4]["details"]
     assert submission == {"outcome": "submitted", "mobivate_id": mobivate_id}
 

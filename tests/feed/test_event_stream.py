@@ -49,7 +49,7 @@ async def test_webhook_events_arrive_live_and_resume_after_last_event_id(
     assert receipt["mobivate_id"] == "MSG1"
     assert receipt["reference"] == "r1"
     assert events[1].data["data"]["body"] == "Thanks"
-    assert events[2].data["data"]["msisdn"] == A
+    assert events[2].data["data"]["msisdn"] == "+" + A
 
     # Missed while disconnected: two more; resuming after the click gets those two only.
     await post_receipt(client, "MSG-2", "ACCEPTED", 2, at(3))
@@ -157,7 +157,7 @@ async def test_opt_outs_and_opt_ins_arrive_once_each(harness: Harness) -> None:
         await stream.nothing_more()
     assert [e.data["data"]["action"] for e in events] == ["opt_out", "opt_in"]
     assert [e.data["data"]["source"] for e in events] == ["incoming_sms", "api"]
-    assert all(e.data["data"]["msisdn"] == A for e in events)
+    assert all(e.data["data"]["msisdn"] == "+" + A for e in events)
 
 
 async def test_status_changes_of_sent_messages_arrive(harness: Harness) -> None:

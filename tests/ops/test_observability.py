@@ -209,7 +209,7 @@ async def test_generated_urls_follow_root_path_and_trusted_proxy_headers(
             "/sms/api/v1/optouts", json={"msisdn": "+447700900123"}, headers=proxied
         )
         assert created.status_code == 201
-        assert created.headers["location"] == "/sms/api/v1/optouts/447700900123"
+        assert created.headers["location"] == "/sms/api/v1/optouts/+447700900123"
         redirected = await running.client.get("/sms/api/v1/receipts/", headers=proxied)
         assert redirected.status_code == 307
         assert redirected.headers["location"] == f"{scheme}://sms.example.com/sms/api/v1/receipts"

@@ -13,7 +13,9 @@ from tests.support.fake import fake_mobivate, optout_calls
 from tests.support.optouts import all_settled, optout_settings
 from tests.support.waiting import eventually
 
-NUMBER = "447700900123"
+NUMBER = "+447700900123"
+# What Mobivate is sent.
+DIGITS = "447700900123"
 
 
 def encode_cursor(value: object) -> str:
@@ -31,7 +33,7 @@ async def test_unknown_number_is_404_and_a_malformed_one_422(database_url: str) 
     assert unknown.status_code == 404
     assert NUMBER in unknown.json()["detail"]
     assert national.status_code == 422
-    assert "not in international form" in national.json()["detail"]
+    assert "national form" in national.json()["detail"]
     assert letters.status_code == 422
     assert "is not a phone number" in letters.json()["detail"]
 
@@ -63,7 +65,7 @@ async def test_operator_opt_out_is_recorded_and_pushed(
         "asked by phone",
     )
     assert same.json()["pushes"][0]["state"] == "delivered"
-    assert optout_calls(fake) == [("POST", NUMBER)]
+    assert optout_calls(fake) == [("POST", DIGITS)]
 
 
 async def test_opt_out_through_the_api_defaults_to_source_api(database_url: str) -> None:
@@ -87,7 +89,7 @@ async def test_opt_out_with_a_bad_body_is_422_naming_the_problem(database_url: s
             "/api/v1/optouts", json={"msisdn": NUMBER, "source": "imported"}
         )
     assert bad_number.status_code == 422
-    assert "it has 2 digits" in bad_number.json()["detail"]
+    assert "fewer than 3 digits" in bad_number.json()["detail"]
     assert missing.status_code == 422
     assert missing.json()["detail"][0]["loc"] == ["body", "msisdn"]
     assert bad_source.status_code == 422
@@ -102,7 +104,7 @@ async def test_delete_opts_a_number_back_in_and_removes_it_at_mobivate(
     ):
         await running.client.post("/api/v1/optouts", json={"msisdn": NUMBER})
         response = await running.client.delete(
-            f"/api/v1/optouts/+{NUMBER}", params={"reason": "customer called", "source": "operator"}
+            f"/api/v1/optouts/{DIGITS}", params={"reason": "customer called", "source": "operator"}
         )
 
         async def both() -> bool:
@@ -117,8 +119,8 @@ async def test_delete_opts_a_number_back_in_and_removes_it_at_mobivate(
         ("opt_in", "operator"),
     ]
     assert body["history"][1]["reason"] == "customer called"
-    assert optout_calls(fake) == [("POST", NUMBER), ("DELETE", NUMBER)]
-    assert NUMBER not in fake.optouts
+    assert optout_calls(fake) == [("POST", DIGITS), ("DELETE", DIGITS)]
+    assert DIGITS not in fake.optouts
 
 
 async def test_delete_of_an_unknown_or_malformed_number(database_url: str) -> None:
@@ -201,7 +203,7 @@ async def test_push_list_filters_by_state_and_pages(database_url: str, engine: A
         rest = (
             await running.client.get(f"/api/v1/optout-pushes?limit=3&cursor={first['next_cursor']}")
         ).json()
-    assert [item["msisdn"] for item in failed["items"]] == ["447700900001", "447700900000"]
+    assert [item["msisdn"] for item in failed["items"]] == ["+447700900001", "+447700900000"]
     assert [item["state"] for item in first["items"] + rest["items"]] == [
         "delivered",
         "delivered",
@@ -229,23 +231,23 @@ async def test_is_opted_out_answers_for_many_numbers_at_once(engine: AsyncEngine
         await record_changes(
             conn,
             [
-                OptoutChange("447700900001", "opt_out", "api", now),
-                OptoutChange("447700900002", "opt_out", "api", now),
-                OptoutChange("447700900002", "opt_in", "api", now + timedelta(seconds=1)),
-                OptoutChange("447700900003", "help", "incoming_sms", now),
+                OptoutChange("+447700900001", "opt_out", "api", now),
+                OptoutChange("+447700900002", "opt_out", "api", now),
+                OptoutChange("+447700900002", "opt_in", "api", now + timedelta(seconds=1)),
+                OptoutChange("+447700900003", "help", "incoming_sms", now),
             ],
         )
-    asked = ["+44 7700 900001", "00447700900002", "447700900003", "not a number", "447700900004"]
-    asked += [f"4477009{index:05d}" for index in range(100, 12_100)]
-    assert await is_opted_out(engine, asked) == {"447700900001"}
+    asked = ["+447700900001", "+447700900002", "+447700900003", "+447700900004"]
+    asked += [f"+4477009{index:05d}" for index in range(100, 12_100)]
+    assert await is_opted_out(engine, asked) == {"+447700900001"}
     async with engine.connect() as conn:
-        assert await is_opted_out(conn, ["447700900001"]) == {"447700900001"}
+        assert await is_opted_out(conn, ["+447700900001"]) == {"+447700900001"}
     assert await is_opted_out(engine, []) == set()
 
 
 async def test_thousands_of_changes_fit_in_one_transaction(engine: AsyncEngine) -> None:
     now = datetime.now(UTC)
-    changes = [OptoutChange(f"4478{index:07d}", "opt_out", "api", now) for index in range(5000)]
+    changes = [OptoutChange(f"+4478{index:07d}", "opt_out", "api", now) for index in range(5000)]
     async with engine.begin() as conn:
         result = await record_changes(conn, changes)
     assert (result.recorded, len(result.changed), result.pushes) == (5000, 5000, 5000)

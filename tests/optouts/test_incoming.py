@@ -166,9 +166,9 @@ async def test_configured_keywords_replace_the_defaults(
         ).all()
     # STOP is no longer an opt-out keyword; the opt-in list was left empty, so keeps its defaults.
     assert [tuple(event) for event in events] == [
-        ("447700900001", "opt_out", "ARRET"),
-        ("447700900003", "help", "AIDE"),
-        ("447700900004", "opt_in", "START"),
+        ("+447700900001", "opt_out", "ARRET"),
+        ("+447700900003", "help", "AIDE"),
+        ("+447700900004", "opt_in", "START"),
     ]
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.cli.optouts import sync_optouts
+from app.core.phone import resolve_msisdn
 from app.core.tables import Optout, OptoutEvent, OutboxMessage, ServiceSetting
 from app.fake_mobivate import FakeMobivate
 from app.mobivate.client import MobivateClient
@@ -51,7 +52,9 @@ async def state(engine: AsyncEngine, msisdn: str) -> tuple[bool, str] | None:
     async with engine.connect() as conn:
         row = (
             await conn.execute(
-                select(Optout.opted_out, Optout.source).where(Optout.msisdn == msisdn)
+                select(Optout.opted_out, Optout.source).where(
+                    Optout.msisdn == resolve_msisdn(msisdn)
+                )
             )
         ).first()
     return None if row is None else (row.opted_out, row.source)
@@ -88,7 +91,9 @@ async def test_import_pages_through_the_whole_list_and_is_idempotent(
     assert await count_rows(engine, OptoutEvent) == 7
     async with engine.connect() as conn:
         [event] = (
-            await conn.execute(select(OptoutEvent).where(OptoutEvent.msisdn == numbers[0]))
+            await conn.execute(
+                select(OptoutEvent).where(OptoutEvent.msisdn == resolve_msisdn(numbers[0]))
+            )
         ).all()
     assert (event.action, event.source) == ("opt_out", "imported")
     assert event.event_at == DAY
@@ -116,7 +121,7 @@ async def test_newest_event_wins_between_local_opt_in_and_mobivate_record(
         await record_changes(
             conn,
             [
-                OptoutChange(number, "opt_in", "operator", DAY + timedelta(hours=1))
+                OptoutChange(resolve_msisdn(number), "opt_in", "operator", DAY + timedelta(hours=1))
                 for number in (stale, renewed)
             ],
         )
@@ -138,7 +143,7 @@ async def test_newest_event_wins_between_local_opt_in_and_mobivate_record(
         history = (
             await conn.execute(
                 select(OptoutEvent.action, OptoutEvent.source)
-                .where(OptoutEvent.msisdn == stale)
+                .where(OptoutEvent.msisdn == resolve_msisdn(stale))
                 .order_by(OptoutEvent.event_at)
             )
         ).all()

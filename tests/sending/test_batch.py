@@ -53,7 +53,7 @@ async def test_batch_of_2500_is_sent_in_three_calls_with_opted_out_recipients_re
         (2499, "opted_out"),
     ]
     assert "asked by phone" in body["skipped"][1]["detail"]
-    assert "international" in body["skipped"][0]["detail"]
+    assert "national form" in body["skipped"][0]["detail"]
     assert body["state"] == "submitted"
     assert body["requested"] == 2500
     assert body["accepted"] == 2496

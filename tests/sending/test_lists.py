@@ -65,7 +65,7 @@ async def test_every_message_filter(harness: Harness, sent: dict[str, Any]) -> N
     assert await message_ids(harness, since="2999-01-01T00:00:00Z") == set()
     assert len(await message_ids(harness, until="2999-01-01T00:00:00Z")) == 5
     item = (await harness.client.get("/api/v1/messages", params={"reference": "ref-a"})).json()
-    assert item["items"][0]["to"] == A
+    assert item["items"][0]["to"] == "+" + A
     assert item["items"][0]["status"] == "DELIVERED"
 
 

@@ -26,7 +26,7 @@ async def test_single_send_reaches_mobivate_and_is_stored(harness: Harness) -> N
     assert body["status"] == "submitted"
     assert body["submission"] == "submitted"
     assert body["final"] is False
-    assert body["to"] == "447700900123"
+    assert body["to"] == "+447700900123"
     assert body["reference"] == "order-17"
     assert body["encoding"] == "GSM-7"
     assert body["parts"] == 1
@@ -83,7 +83,7 @@ async def test_encoding_and_parts_are_reported(
 @pytest.mark.parametrize(
     ("body", "field", "words"),
     [
-        ({"to": "07700 900123"}, "to", "international"),
+        ({"to": "07700 900123"}, "to", "national form"),
         ({"to": "+44 12345"}, "to", "local"),
         ({"to": "call me"}, "to", "not a phone number"),
         ({"originator": "TwelveChars1"}, "originator", "11"),

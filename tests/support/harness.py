@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.core.db import create_engine, utcnow
+from app.core.phone import resolve_msisdn
 from app.core.tables import OutboundMessage
 from app.fake_mobivate import FakeMobivate
 from app.fake_mobivate.records import FakeMessage, RecordedRequest
@@ -69,7 +70,9 @@ class Harness:
             await record_changes(
                 conn,
                 [
-                    OptoutChange(n, "opt_out", "operator", utcnow(), reason="asked by phone")
+                    OptoutChange(
+                        resolve_msisdn(n), "opt_out", "operator", utcnow(), reason="asked by phone"
+                    )
                     for n in numbers
                 ],
             )

@@ -120,7 +120,7 @@ async def test_postgresql_down_for_20_seconds_under_load_loses_nothing(
         try:
             async with engine.connect() as conn:
                 opted_out = await conn.scalar(
-                    select(Optout.opted_out).where(Optout.msisdn == number)
+                    select(Optout.opted_out).where(Optout.msisdn == "+" + number)
                 )
         finally:
             await engine.dispose()
@@ -186,9 +186,12 @@ async def test_two_processes_on_one_database_store_once_and_order_opt_outs(
 
                 await eventually(settled, within=30, what="every push delivered", interval=0.1)
                 async with engine.connect() as conn:
-                    states = dict(
-                        (await conn.execute(select(Optout.msisdn, Optout.opted_out))).all()
-                    )
+                    states = {
+                        msisdn.removeprefix("+"): opted_out
+                        for msisdn, opted_out in (
+                            await conn.execute(select(Optout.msisdn, Optout.opted_out))
+                        ).all()
+                    }
                     outbox = (
                         await conn.execute(select(OutboxMessage.operation, OutboxMessage.attempts))
                     ).all()

@@ -75,6 +75,6 @@ async def test_fake_mobivate_delivers_to_the_registered_urls_and_the_app_stores_
         (normalise_id(sent.id), "DELIVERED"),
     ]
     [mo] = await all_rows(engine, IncomingMessage)
-    assert (mo.msisdn, mo.body, mo.in_reply_to_norm) == ("447700900123", "Thanks!", message.id)
+    assert (mo.msisdn, mo.body, mo.in_reply_to_norm) == ("+447700900123", "Thanks!", message.id)
     [clicked] = await all_rows(engine, Click)
-    assert (clicked.message_id_norm, clicked.msisdn) == (message.id, "447700900123")
+    assert (clicked.message_id_norm, clicked.msisdn) == (message.id, "+447700900123")

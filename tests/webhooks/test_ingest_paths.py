@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.cli.webhooks import reprocess
 from app.config import Settings
+from app.core.phone import resolve_msisdn
 from app.core.tables import Optout, WebhookRequest
 from app.fake_mobivate import FakeMobivate
 from app.mobivate.vocabulary import WebhookKind
@@ -30,7 +31,9 @@ NUMBER = "447700900461"
 
 async def opted_out(engine: AsyncEngine, msisdn: str) -> bool:
     async with engine.connect() as conn:
-        state = await conn.scalar(select(Optout.opted_out).where(Optout.msisdn == msisdn))
+        state = await conn.scalar(
+            select(Optout.opted_out).where(Optout.msisdn == resolve_msisdn(msisdn))
+        )
     return bool(state)
 
 

@@ -63,7 +63,8 @@ async def test_documented_incoming_message_is_stored(
     [message] = await all_rows(engine, IncomingMessage)
     assert message.mobivate_id_norm == "1C9A658F0A931B317B6A53BB42EC3571"
     assert message.originator == "4400000000"
-    assert message.msisdn == "4400000000"
+    # E.164: the 0 after the country code is a trunk digit, dropped.
+    assert message.msisdn == "+440000000"
     assert message.recipient == "12345"
     assert message.body == "Incoming Message"
     assert message.in_reply_to_norm == "961AEAEB0A000A9D2FBD4671D07705FE"
@@ -79,7 +80,7 @@ async def test_documented_click_is_stored(
     assert response.status_code == 200, response.text
     [click] = await all_rows(engine, Click)
     assert click.message_id_norm == "9AEC3BB90A000A9D2FBD467178FF6827"
-    assert click.msisdn == "4400001234"
+    assert click.msisdn == "+440001234"
     assert click.client_ref == "ref-001"
     assert click.url == "http://vimeo.com/751393851?autoplay=1"
     assert click.iso2l == "UK"
@@ -228,7 +229,7 @@ async def test_legacy_xml_form_receipt_and_incoming_are_stored(
     assert receipt.status == "DELIVERED"
     [incoming] = await all_rows(engine, IncomingMessage)
     assert incoming.body == "Test 11:33"
-    assert incoming.msisdn == "44000009999"
+    assert incoming.msisdn == "+44000009999"
 
 
 @pytest.mark.parametrize(

@@ -94,7 +94,7 @@ async def test_webhooks_are_spooled_during_an_outage_and_stored_when_it_ends(
         ("receipt", "stored"),
     ]
     [optout] = await rows(pg_engine, select(Optout.msisdn, Optout.opted_out))
-    assert tuple(optout) == ("447700900321", True)
+    assert tuple(optout) == ("+447700900321", True)
 
 
 async def test_entries_left_by_a_stopped_process_are_stored_by_the_next_one(
