@@ -18,7 +18,7 @@ class OptoutStateOut(_Out):
     msisdn: str
     opted_out: bool
     changed_at: datetime = Field(description="When the change that set this state happened")
-    source: str = Field(description="incoming_sms, api, operator or imported")
+    source: str = Field(description="incoming_sms, api, operator, imported or mobivate")
     keyword: str | None
     reason: str | None
     updated_at: datetime
