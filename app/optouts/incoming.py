@@ -4,7 +4,8 @@ Each newly stored incoming message whose sender is a phone number is classified 
 rules (`app.optouts.keywords`); a match becomes an event in the opt-out registry, keyed by the
 message, so a redelivered STOP never makes a second entry. The event time is the time Mobivate
 gives for the message, or the time it reached us when Mobivate gives none. HELP is recorded only:
-no reply is sent.
+no reply is sent. A reply the rules cannot call either way goes to the review queue
+(`app.optouts.review`) instead, in the same transaction.
 """
 
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from app.config import Settings
 from app.mobivate.vocabulary import WebhookKind
 from app.optouts.keywords import KeywordIntent, KeywordRules
 from app.optouts.registry import Action, OptoutChange, record_changes
+from app.optouts.review import ReviewItem, queue_reviews
 from app.webhooks.ingest import StoredEvent
 
 _ACTIONS: dict[KeywordIntent, Action] = {
@@ -41,10 +43,23 @@ class IncomingKeywords:
 
     async def after_store(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
         changes = []
+        reviews = []
         for stored in events:
             if stored.kind is not WebhookKind.INCOMING or not stored.row.get("msisdn"):
                 continue
             match = self._rules.classify(stored.row.get("body"))
+            if match.intent is KeywordIntent.REVIEW and match.keyword is not None:
+                reviews.append(
+                    ReviewItem(
+                        msisdn=stored.row["msisdn"],
+                        body=stored.row.get("body") or "",
+                        keyword=match.keyword,
+                        occurred_at=stored.row.get("event_at") or stored.row["received_at"],
+                        incoming_message_id=stored.id,
+                        dedupe_key=f"incoming:{stored.row['dedupe_key']}",
+                    )
+                )
+                continue
             action = _ACTIONS.get(match.intent)
             if action is None:
                 continue
@@ -60,6 +75,7 @@ class IncomingKeywords:
                 )
             )
         await record_changes(conn, changes)
+        await queue_reviews(conn, reviews)
 
     def after_commit(self, events: Sequence[StoredEvent]) -> None:
         if any(stored.kind is WebhookKind.INCOMING for stored in events):
