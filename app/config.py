@@ -232,6 +232,14 @@ class Settings(BaseSettings):
     batch_max_messages: int = Field(
         default=10_000, ge=1, description="Most messages in one `POST /api/v1/batches`."
     )
+    batch_chunk_size: int = Field(
+        default=1000,
+        ge=1,
+        le=1000,
+        description="Messages per call to Mobivate's batch endpoint (Mobivate takes at most "
+        "1,000). The opt-out registry is asked again before each call, so a smaller size "
+        "protects more of a large batch from a STOP that arrives while it is being sent.",
+    )
     idempotency_ttl_hours: float = Field(
         default=24.0, gt=0, description="How long an `Idempotency-Key` keeps its response."
     )

@@ -8,7 +8,7 @@ webhook receiver); every command opens it through `app.cli.runtime.cli_runtime`,
 The ingest writer and its ordered after-store steps are built by `ingest_steps` alone, so a
 webhook stored live, replayed from the outage spool or re-parsed by `reprocess` goes through the
 same steps: the live feed's entry, the opt-out keywords (a STOP opts the number out and queues
-its push to Mobivate) and delivery linking.
+its push to Mobivate), delivery linking, and the opt-outs that linked receipts report.
 
 Routes reach the parts through `app.api.deps.runtime_part`, by name and type.
 """
@@ -34,6 +34,7 @@ from app.feed.entries import FeedEntries
 from app.feed.watch import FeedWatcher
 from app.mobivate.client import MobivateClient
 from app.optouts.incoming import IncomingKeywords
+from app.optouts.learned import ReceiptOptouts
 from app.optouts.outbox import OutboxWorker
 from app.optouts.sync import PeriodicOptoutSync
 from app.registration.registrar import start_registration
@@ -116,6 +117,7 @@ def ingest_steps(
         FeedEntries(feed.wake),
         IncomingKeywords.from_settings(settings, outbox.wake),
         DeliveryLinking(),
+        ReceiptOptouts(),
     ]
 
 

@@ -34,6 +34,20 @@ MESSAGE: dict[str, Any] = {
     "submitted_at": "2026-11-22T09:15:11.906000Z",
 }
 
+# A reply waiting in the opt-out review queue.
+REVIEW: dict[str, Any] = {
+    "id": 1,
+    "msisdn": "447700900123",
+    "body": "stop the deals",
+    "keyword": "STOP",
+    "occurred_at": "2026-11-22T09:16:40Z",
+    "state": "pending",
+    "reason": None,
+    "incoming_message_id": 3,
+    "created_at": "2026-11-22T09:16:40.214000Z",
+    "decided_at": None,
+}
+
 # The same message once Mobivate reported it delivered, with how it got there.
 DELIVERED: dict[str, Any] = {
     **MESSAGE,
@@ -277,6 +291,17 @@ BODIES: dict[str, Any] = {
         "mobivate_message": "API",
         "created_at": "2026-11-22T09:15:12.199000Z",
         "delivered_at": "2026-11-22T09:15:12.237000Z",
+    },
+    "ReviewOut": REVIEW,
+    "ReviewDecisionRequest": {"decision": "opt_out", "reason": "reads as stop"},
+    "ReviewDecisionOut": {
+        "review": {
+            **REVIEW,
+            "state": "opted_out",
+            "reason": "reads as stop",
+            "decided_at": "2026-11-22T09:20:03.512000Z",
+        },
+        "opted_out": True,
     },
 }
 

@@ -69,6 +69,20 @@ _ACK_SCHEMA = {
         },
         "stored": {"type": "integer", "description": "array bodies only"},
         "duplicates": {"type": "integer", "description": "array bodies only"},
+        "rejected": {
+            "type": "array",
+            "description": "array bodies only: items that could not be parsed (the first 100), "
+            "each with its position from 0 and the reason; the other items are stored",
+            "items": {
+                "type": "object",
+                "properties": {"index": {"type": "integer"}, "detail": {"type": "string"}},
+                "required": ["index", "detail"],
+            },
+        },
+        "rejected_count": {
+            "type": "integer",
+            "description": "array bodies only: how many items could not be parsed",
+        },
     },
     "required": ["status"],
 }

@@ -35,6 +35,11 @@ WEBHOOK_EVENTS = Counter(
     "throttled, spooled, unavailable)",
     ["kind", "outcome"],
 )
+WEBHOOK_ITEMS_REJECTED = Counter(
+    "webhook_items_rejected_total",
+    "Items of JSON array webhooks that could not be parsed (kept as unparsed; the rest stored)",
+    ["kind"],
+)
 WEBHOOKS_IN_PROGRESS = Gauge(
     "webhook_requests_in_progress",
     "Webhook requests received and not yet answered (being stored or waiting for their commit)",

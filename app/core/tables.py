@@ -238,7 +238,7 @@ class OptoutEvent(Base):
     written_as: Mapped[str | None] = mapped_column(String(64))
     # opt_out | opt_in | help
     action: Mapped[str] = mapped_column(String(16))
-    # incoming_sms | api | operator | imported
+    # incoming_sms | api | operator | imported | mobivate
     source: Mapped[str] = mapped_column(String(16))
     keyword: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text)
@@ -249,6 +249,35 @@ class OptoutEvent(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     event_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OptoutReview(Base):
+    """A reply that holds an opt-out keyword but is not confidently an opt-out, waiting for a
+    person to decide (`app.optouts.review`)."""
+
+    __tablename__ = "optout_reviews"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    msisdn: Mapped[str] = mapped_column(String(32), index=True)
+    incoming_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incoming_messages.id", ondelete="SET NULL"), index=True
+    )
+    # A copy of the reply, so the review outlives the retention of incoming messages.
+    body: Mapped[str] = mapped_column(Text)
+    keyword: Mapped[str] = mapped_column(String(64))
+    # When the reply was sent (Mobivate's time, else when it reached us).
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # pending | opted_out | dismissed
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_optout_reviews_created_at_id", "created_at", "id"),
+        Index("ix_optout_reviews_state_created_at_id", "state", "created_at", "id"),
+    )
 
 
 class OutboxMessage(Base):
@@ -453,6 +482,7 @@ INCOMING_MESSAGES = _table_of(IncomingMessage)
 CLICKS = _table_of(Click)
 OPTOUTS = _table_of(Optout)
 OPTOUT_EVENTS = _table_of(OptoutEvent)
+OPTOUT_REVIEWS = _table_of(OptoutReview)
 OUTBOX_MESSAGES = _table_of(OutboxMessage)
 BATCHES = _table_of(Batch)
 OUTBOUND_MESSAGES = _table_of(OutboundMessage)

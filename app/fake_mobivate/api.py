@@ -83,7 +83,7 @@ class MobivateApi:
         shorten_urls = optional_bool(body, "shortenUrls") or False
         check_schedule(optional_str(body, "scheduleDateTime"))
         if recipient in self.fake.optouts:
-            raise Rejection(403, "Recipient has opted out")
+            raise Rejection(*self.fake.optout_refusal)
         message_uuid = uuid.uuid4()
         message = FakeMessage(
             id=message_uuid.hex.upper(),

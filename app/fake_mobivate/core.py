@@ -64,6 +64,10 @@ class FakeMobivate:
         self.requests: list[RecordedRequest] = []
         self.webhooks: dict[str, str] = {}
         self.optouts: dict[str, OptoutEntry] = {}
+        # How a send to a number on `optouts` is refused (documented: 403 "opted out").
+        self.optout_refusal: tuple[int, str] = (403, "Recipient has opted out")
+        # Numbers whose messages are accepted, then fail with FAILED_RECIPIENT_BLACKLISTED.
+        self.blacklisted: set[str] = set()
         self.sent: list[FakeMessage] = []
         self.received: list[FakeMessage] = []
         self.owner_user_id = new_hex_id()
@@ -193,12 +197,16 @@ class FakeMobivate:
         self, messages: Iterable[FakeMessage] | None = None, *, final_status: str = "DELIVERED"
     ) -> list[httpx.Response]:
         """Send ACCEPTED then `final_status` for each message (default: every sent message that
-        has had no receipt yet)."""
+        has had no receipt yet); a message to a `blacklisted` number gets
+        FAILED_RECIPIENT_BLACKLISTED alone."""
         targets = (
             list(messages) if messages is not None else [m for m in self.sent if not m.receipts]
         )
         responses = []
         for message in targets:
+            if message.recipient in self.blacklisted:
+                responses.append(await self.send_receipt(message, "FAILED_RECIPIENT_BLACKLISTED"))
+                continue
             responses.append(await self.send_receipt(message, "ACCEPTED"))
             responses.append(await self.send_receipt(message, final_status))
         return responses

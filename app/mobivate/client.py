@@ -36,7 +36,7 @@ from app.mobivate.models import (
     SingleMessage,
     format_mobivate_datetime,
 )
-from app.mobivate.vocabulary import WebhookKind
+from app.mobivate.vocabulary import WebhookKind, says_opted_out
 
 logger = logging.getLogger(__name__)
 
@@ -295,7 +295,11 @@ class MobivateClient:
             error_class = MobivateAuthError
         elif status == HTTPStatus.FORBIDDEN:
             # v1 uses 403 for opted-out recipients; the newer API uses it for key permissions.
-            error_class = MobivateOptedOut if "opt" in message.lower() else MobivateAuthError
+            opted_out = "opt" in message.lower() or says_opted_out(message)
+            error_class = MobivateOptedOut if opted_out else MobivateAuthError
+        elif says_opted_out(message):
+            # Undocumented, but a refusal that says so is about the recipient, whatever its code.
+            error_class = MobivateOptedOut
         return error_class(status, code, message, path=where)
 
 

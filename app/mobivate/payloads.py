@@ -3,7 +3,9 @@
 Pure functions: no I/O. Leniency rules, chosen because Mobivate's documentation is thin:
 
 - Content: JSON (``application/json`` with any parameters, ``application/*+json``, ``text/plain``
-  or no content type) holding one object or a non-empty array of objects; or, for receipts and
+  or no content type) holding one object or a non-empty array of objects (``parse_webhook_items``
+  keeps the good items of an array and reports each bad one; ``parse_webhook`` refuses the whole
+  body for one bad item); or, for receipts and
   incoming messages only, a form (``application/x-www-form-urlencoded``, UTF-8) whose ``xml``
   field holds a legacy ``<deliveryreceipt>`` / ``<deliverymessage>`` document. A leading UTF-8
   BOM is ignored. Duplicate JSON keys: the last wins; duplicate XML elements likewise.
@@ -43,11 +45,14 @@ __all__ = [
     "ParsedClick",
     "ParsedEvent",
     "ParsedIncoming",
+    "ParsedItems",
     "ParsedReceipt",
     "PayloadError",
+    "RejectedItem",
     "UnsupportedContentType",
     "parse_timestamp",
     "parse_webhook",
+    "parse_webhook_items",
 ]
 
 
@@ -117,6 +122,26 @@ class ParsedClick:
 
 
 ParsedEvent = ParsedReceipt | ParsedIncoming | ParsedClick
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedItem:
+    """One item of a JSON array that could not be parsed: its position (from 0), what is wrong
+    with it, and the item itself as JSON."""
+
+    index: int
+    message: str
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedItems:
+    """The events of a body, and the items of a JSON array body that were rejected."""
+
+    events: list[ParsedEvent]
+    rejected: tuple[RejectedItem, ...] = ()
+
+
 _Fields = Mapping[str, object]
 
 # Length caps keep database index entries small.
@@ -157,15 +182,27 @@ _INT_TEXT = re.compile(r"[+-]?[0-9]{1,64}")
 
 
 def parse_webhook(kind: WebhookKind, body: bytes, content_type: str | None) -> list[ParsedEvent]:
+    """Every event of the body; one bad item of an array refuses the whole body."""
+    parsed = parse_webhook_items(kind, body, content_type)
+    if parsed.rejected:
+        first = parsed.rejected[0]
+        raise PayloadError(f"item {first.index}: {first.message}")
+    return parsed.events
+
+
+def parse_webhook_items(kind: WebhookKind, body: bytes, content_type: str | None) -> ParsedItems:
+    """The events of the body. In a JSON array, an item that cannot be parsed is reported in
+    `rejected` and the others are kept; PayloadError when nothing in the body can be used (every
+    item of an array rejected: the first one's reason)."""
     if _body_format(kind, content_type) == "form":
         fields = _xml_fields(kind, _form_xml(body))
-        return [_in_context("form field 'xml'", _XML_PARSERS[kind], fields)]
+        return ParsedItems([_in_context("form field 'xml'", _XML_PARSERS[kind], fields)])
     value = _load_json(body)
     parse = _JSON_PARSERS[kind]
     if isinstance(value, dict):
-        return [parse(value)]
+        return ParsedItems([parse(value)])
     if isinstance(value, list) and value:
-        return [_in_context(f"item {index}", parse, item) for index, item in enumerate(value)]
+        return _array_items(parse, value)
     if isinstance(value, list):
         raise PayloadError("body is an empty JSON array; send at least one event object")
     raise PayloadError(
@@ -238,12 +275,37 @@ def _xml_fields(kind: WebhookKind, text: str) -> dict[str, object]:
     return fields
 
 
+def _array_items(parse: Callable[[_Fields], ParsedEvent], items: list[object]) -> ParsedItems:
+    events: list[ParsedEvent] = []
+    rejected: list[RejectedItem] = []
+    for index, item in enumerate(items):
+        try:
+            events.append(_in_context("", parse, item))
+        except PayloadError as exc:
+            rejected.append(RejectedItem(index, exc.message, _item_json(item)))
+    if not events:
+        first = rejected[0]
+        raise PayloadError(f"item {first.index}: {first.message}")
+    return ParsedItems(events, tuple(rejected))
+
+
+def _item_json(item: object) -> bytes:
+    """The item as JSON; an item nested too deep to write again (orjson stops at 255 levels) is
+    kept as ``null`` here, the request's own body still holds it."""
+    try:
+        return orjson.dumps(item)
+    except TypeError:  # orjson.JSONEncodeError is one too
+        return b"null"
+
+
 def _in_context(where: str, parse: Callable[[_Fields], ParsedEvent], value: object) -> ParsedEvent:
     try:
         if not isinstance(value, dict):
             raise PayloadError(f"must be a JSON object, got {_describe(value)}")
         return parse(value)
     except PayloadError as exc:
+        if not where:
+            raise
         raise PayloadError(f"{where}: {exc.message}", status_code=exc.status_code) from None
 
 

@@ -7,9 +7,17 @@ the form to compare and store: dashes and surrounding whitespace removed, upper 
 an id that is absent or blank.
 """
 
+import re
 from enum import StrEnum
 
-__all__ = ["STATUS_CODES", "STATUS_NAMES", "WebhookKind", "normalise_id"]
+__all__ = [
+    "STATUS_CODES",
+    "STATUS_NAMES",
+    "WebhookKind",
+    "normalise_id",
+    "receipt_reports_opted_out",
+    "says_opted_out",
+]
 
 
 class WebhookKind(StrEnum):
@@ -49,3 +57,25 @@ STATUS_CODES: dict[str, int] = {
     "FAILED_UNKNOWN": 29,
 }
 STATUS_NAMES: dict[int, str] = {code: name for name, code in STATUS_CODES.items()}
+
+
+# The documented status for a recipient Mobivate will not message (§5.5.3).
+RECIPIENT_BLACKLISTED = "FAILED_RECIPIENT_BLACKLISTED"
+# Words Mobivate may use for a recipient on its opt-out list or blacklist, in an error message
+# or a status name: the documentation shows only "opted out" (403) and the blacklisted status,
+# so the rule is deliberately broad.
+_OPTED_OUT = re.compile(r"opt(?:ed)?[\s_-]*out|black[\s_-]*list|unsubscrib", re.IGNORECASE)
+
+
+def says_opted_out(text: str | None) -> bool:
+    """Whether Mobivate's wording (an error message or a status name) says the recipient is
+    opted out or blacklisted."""
+    return bool(text) and _OPTED_OUT.search(text or "") is not None
+
+
+def receipt_reports_opted_out(status: str | None, status_code: int | None) -> bool:
+    """Whether a delivery receipt says Mobivate refused the recipient as opted out or
+    blacklisted: by its status name when it has one, else by the documented code (19)."""
+    if status is not None and status.strip():
+        return says_opted_out(status)
+    return status_code == STATUS_CODES[RECIPIENT_BLACKLISTED]

@@ -1,5 +1,6 @@
-"""Gauges read from the database at scrape time: webhook registrations, the opt-out outbox and
-the sent messages still waiting for a final receipt.
+"""Gauges read from the database at scrape time: webhook registrations, the opt-out outbox, the
+replies waiting in the opt-out review queue and the sent messages still waiting for a final
+receipt.
 
 That state lives in tables shared by every worker and replica, so it is read when `/metrics` is
 scraped rather than kept in process memory: any worker of any replica reports the same values.
@@ -20,7 +21,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.db import utcnow
-from app.core.tables import Optout, OutboundMessage, OutboxMessage, WebhookRegistration
+from app.core.tables import (
+    Optout,
+    OptoutReview,
+    OutboundMessage,
+    OutboxMessage,
+    WebhookRegistration,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +44,7 @@ class StateSnapshot:
     messages_in_flight: int
     opted_out: int
     unresolved: int
+    reviews_pending: int
     taken_at: datetime
 
     @property
@@ -77,6 +85,10 @@ async def take_snapshot(engine: AsyncEngine) -> StateSnapshot:
             .select_from(Optout)
             .where(Optout.opted_out.is_(True), Optout.unresolved.is_(True))
         )
+        # The (state, created_at, id) index answers this one.
+        reviews_pending = await conn.scalar(
+            select(func.count()).select_from(OptoutReview).where(OptoutReview.state == "pending")
+        )
     return StateSnapshot(
         registrations=registrations,
         outbox_pending=counts.get("pending", 0),
@@ -85,6 +97,7 @@ async def take_snapshot(engine: AsyncEngine) -> StateSnapshot:
         messages_in_flight=int(in_flight or 0),
         opted_out=int(opted_out or 0),
         unresolved=int(unresolved or 0),
+        reviews_pending=int(reviews_pending or 0),
         taken_at=utcnow(),
     )
 
@@ -148,6 +161,12 @@ class _SnapshotCollector(Collector):
             "Opted-out senders that could not be resolved to E.164 (listed by "
             "GET /api/v1/optouts?unresolved=true; no send matches them: look at each)",
             value=snapshot.unresolved,
+        )
+        yield GaugeMetricFamily(
+            "optout_reviews_pending",
+            "Replies waiting for a person to decide whether they opt out "
+            "(GET /api/v1/optouts/review)",
+            value=snapshot.reviews_pending,
         )
 
 

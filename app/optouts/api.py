@@ -1,4 +1,5 @@
-"""REST API of the opt-out registry: look up, list, opt out and opt back in, see pushes."""
+"""REST API of the opt-out registry: look up, list, opt out and opt back in, see pushes, and
+decide the replies in the review queue."""
 
 from typing import Annotated, Literal
 
@@ -10,9 +11,17 @@ from app.api.docs import with_csv
 from app.api.listing import answer_list
 from app.api.pagination import Page
 from app.core.phone import InvalidPhoneNumber
-from app.optouts.lists import OPTOUT_SPEC, PUSH_SPEC, optout_filters, push_filters
+from app.optouts.lists import (
+    OPTOUT_SPEC,
+    PUSH_SPEC,
+    REVIEW_SPEC,
+    optout_filters,
+    push_filters,
+    review_filters,
+)
 from app.optouts.outbox import OutboxWorker
 from app.optouts.registry import change_number
+from app.optouts.review import decide
 from app.optouts.schemas import (
     OptoutDetailOut,
     OptoutQuery,
@@ -20,6 +29,10 @@ from app.optouts.schemas import (
     OptoutStateOut,
     PushOut,
     PushQuery,
+    ReviewDecisionOut,
+    ReviewDecisionRequest,
+    ReviewOut,
+    ReviewQuery,
 )
 from app.optouts.views import OptoutDetail, get_optout
 
@@ -32,6 +45,7 @@ Msisdn = Annotated[
     str,
     Path(description="Any spelling of the number, e.g. +447700900123; or an unresolved sender"),
 ]
+Id = Annotated[int, Path(ge=1, le=2**63 - 1, description="The review's id")]
 
 
 def _invalid_msisdn(exc: InvalidPhoneNumber) -> HTTPException:
@@ -62,6 +76,45 @@ async def _lookup(engine: AsyncEngine, msisdn: str, region: str | None) -> Optou
             detail=f"no opt-out, opt-in or help request has been recorded for {msisdn}",
         )
     return _detail(detail)
+
+
+# The review routes come before `/optouts/{msisdn}`, which would otherwise take "review".
+@router.get(
+    "/optouts/review",
+    response_model=Page[ReviewOut],
+    operation_id="list_optout_reviews",
+    summary="Replies waiting for a person to decide whether they opt out",
+    responses=with_csv("A page of replies to review, or all of them as CSV"),
+)
+async def list_reviews(
+    request: Request, engine: EngineDep, query: Annotated[ReviewQuery, Query()]
+) -> Response:
+    """Replies that hold an opt-out keyword but are not confidently an opt-out ("stop the
+    deals"), newest first; `state` defaults to `pending`."""
+    return await answer_list(
+        request, engine, REVIEW_SPEC, query, review_filters(query), ReviewOut, "optout-reviews"
+    )
+
+
+@router.post(
+    "/optouts/review/{review_id}",
+    response_model=ReviewDecisionOut,
+    operation_id="decide_optout_review",
+    summary="Decide a reply in the review queue",
+    responses={
+        404: {"description": "No reply with this id is in the review queue"},
+        409: {"description": "The reply was already decided; nothing was changed"},
+    },
+)
+async def decide_review(
+    engine: EngineDep, outbox: OutboxDep, review_id: Id, body: ReviewDecisionRequest
+) -> ReviewDecisionOut:
+    """`opt_out` records the reply as the opt-out it was (at the time it was sent) and pushes it
+    to Mobivate; `dismiss` records nothing. Either takes it out of the queue."""
+    row, opted_out = await decide(
+        engine, review_id, body.decision, reason=body.reason, on_commit=outbox.wake
+    )
+    return ReviewDecisionOut(review=ReviewOut.model_validate(row), opted_out=opted_out)
 
 
 @router.get(

@@ -11,7 +11,8 @@ message, so a redelivered STOP never makes a second entry. The sender is resolve
 - none: the event is recorded against the raw sender, flagged unresolved, listed by the API and
   counted by the `optouts_unresolved` gauge; never dropped. The event time is the time Mobivate
 gives for the message, or the time it reached us when Mobivate gives none. HELP is recorded only:
-no reply is sent.
+no reply is sent. A reply the rules cannot call either way goes to the review queue
+(`app.optouts.review`) instead, in the same transaction.
 """
 
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from app.core.phone import InvalidPhoneNumber, resolve_readings
 from app.mobivate.vocabulary import WebhookKind
 from app.optouts.keywords import KeywordIntent, KeywordRules
 from app.optouts.registry import Action, OptoutChange, record_changes
+from app.optouts.review import ReviewItem, queue_reviews
 from app.webhooks.ingest import StoredEvent
 
 _ACTIONS: dict[KeywordIntent, Action] = {
@@ -52,11 +54,24 @@ class IncomingKeywords:
 
     async def after_store(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
         changes = []
+        reviews = []
         for stored in events:
             sender = (stored.row.get("originator") or "").strip()
             if stored.kind is not WebhookKind.INCOMING or not sender:
                 continue
             match = self._rules.classify(stored.row.get("body"))
+            if match.intent is KeywordIntent.REVIEW and match.keyword is not None:
+                reviews.append(
+                    ReviewItem(
+                        msisdn=stored.row["msisdn"],
+                        body=stored.row.get("body") or "",
+                        keyword=match.keyword,
+                        occurred_at=stored.row.get("event_at") or stored.row["received_at"],
+                        incoming_message_id=stored.id,
+                        dedupe_key=f"incoming:{stored.row['dedupe_key']}",
+                    )
+                )
+                continue
             action = _ACTIONS.get(match.intent)
             if action is None:
                 continue
@@ -78,6 +93,7 @@ class IncomingKeywords:
                     )
                 )
         await record_changes(conn, changes)
+        await queue_reviews(conn, reviews)
 
     def _keys(self, sender: str, action: Action) -> list[tuple[str, bool]]:
         """(registry key, unresolved) of each number the event is recorded against."""

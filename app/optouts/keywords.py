@@ -1,27 +1,34 @@
-"""Keyword rules for inbound messages: opt-out, opt-in and help.
+"""Keyword rules for inbound messages: opt-out, opt-in and help, and replies for a person to review.
 
 Normalisation (``normalise_text``): Unicode NFKC, case-fold, NFKC again (case-folding can
 un-normalise a few characters), collapse every run of whitespace to one space, then strip
 surrounding whitespace, punctuation, symbols (emoji included) and invisible control/format
 characters from both ends. Keywords are normalised the same way, so full-width ``STOP!``,
-``" Stop. "`` and ``"stop"`` are all the keyword ``STOP``.
+``" Stop. "`` and ``"stop"`` are all the keyword ``STOP``. The opt-out rule then reads the
+message word by word (``app.optouts.wording.words``: spaced-out letters joined, repeated letters
+and look-alike Cyrillic or Greek letters read as the Latin word).
 
-Matching (``KeywordRules.classify``): a normalised message matches a keyword when it
+Opt-out (tried first): each place where the words of an opt-out keyword occur is
 
-* equals the keyword, or
-* starts with the keyword, the next character is whitespace or punctuation/symbol, and the
-  remainder (the rest of the message with that leading separator stripped) is at most
-  ``max_trailing_chars`` characters long (default 20, counted after normalisation, spaces
-  included).
+* in another sense when the word before it is a negation or a noun marker (``don't stop``,
+  ``the end``), or when a one-word keyword is followed by a particle that makes it a phrase
+  (``stop by``, ``end of``); otherwise it is meant.
 
-So ``"Stop. Thank you"`` and ``"stop please"`` opt out, while ``"stopwatch"`` (no separator),
-``"Don't stop"`` (keyword not first) and ``"Stop by the shop on Friday to collect your order"``
-(remainder too long) do not. The threshold favours honouring short replies such as
-``"STOP sending me these"``: missing a genuine opt-out costs more than a rare false one.
+The reply **opts out** when a keyword is meant and every other word is polite or explanatory
+filler (``please``, ``texting me``, ``thank you``, numbers; the list is in ``wording.FILLER``)
+and the reply has at most 40 words. It goes to the **review queue** (``KeywordIntent.REVIEW``)
+when a keyword is meant but other words are not filler (``stop the deals``, ``cancel my
+appointment``). A reply whose every keyword is in another sense (``don't stop the deals``,
+``I can't stop laughing``) does not opt out and is not reviewed.
 
-Precedence: opt-out keywords are tried first, then opt-in, then help; the first intent with a
-match wins, and within an intent the longest matching keyword wins (``"STOP ALL"`` over
-``"STOP"``). The match reports the keyword as configured, e.g. ``"STOP ALL"``.
+Opt-in and help (tried when the reply is neither an opt-out nor for review): the normalised
+message equals a keyword, or starts with the keyword, the next character is whitespace or
+punctuation/symbol, and the remainder (leading separator stripped) is at most
+``max_trailing_chars`` characters long (default 20): ``START``, ``Help me please``.
+
+Precedence: opt-out, then opt-in, then help; the first intent with a match wins, and within an
+intent the longest matching keyword wins (``"STOP ALL"`` over ``"STOP"``). The match reports the
+keyword as configured, e.g. ``"STOP ALL"``.
 """
 
 from __future__ import annotations
@@ -29,6 +36,14 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from app.optouts.wording import (
+    MAX_CONFIDENT_WORDS,
+    OTHER_SENSE_AFTER,
+    OTHER_SENSE_BEFORE,
+    is_filler,
+    words,
+)
 
 __all__ = [
     "DEFAULT_HELP",
@@ -69,6 +84,8 @@ class KeywordIntent(StrEnum):
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
     HELP = "help"
+    # Holds an opt-out keyword, but not confidently an opt-out: a person decides.
+    REVIEW = "review"
     NONE = "none"
 
 
@@ -139,6 +156,10 @@ class KeywordRules:
     _table: tuple[tuple[KeywordIntent, tuple[tuple[str, str], ...]], ...] = field(
         init=False, repr=False, compare=False
     )
+    # Opt-out keywords as words: (words, normalised, keyword as configured), most words first.
+    _opt_out_words: tuple[tuple[tuple[str, ...], str, str], ...] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.max_trailing_chars < 0:
@@ -161,6 +182,13 @@ class KeywordRules:
             entries.sort(key=lambda entry: len(entry[0]), reverse=True)
             table.append((intent, tuple(entries)))
         object.__setattr__(self, "_table", tuple(table))
+        opt_out_words = [
+            (tuple(words(normalised)), normalised, keyword) for normalised, keyword in table[0][1]
+        ]
+        opt_out_words.sort(key=lambda entry: (len(entry[0]), len("".join(entry[0]))), reverse=True)
+        object.__setattr__(
+            self, "_opt_out_words", tuple(entry for entry in opt_out_words if entry[0])
+        )
 
     @classmethod
     def from_csv(cls, opt_out: str | None, opt_in: str | None, help: str | None) -> KeywordRules:
@@ -176,11 +204,61 @@ class KeywordRules:
         text = normalise_text(body)
         if not text:
             return _NO_MATCH
-        for intent, entries in self._table:
+        opt_out = self._opt_out(text, words(text))
+        if opt_out is not None:
+            return opt_out
+        for intent, entries in self._table[1:]:
             for normalised, keyword in entries:
                 if self._matches(text, normalised):
                     return KeywordMatch(intent, keyword)
         return _NO_MATCH
+
+    def _opt_out(self, text: str, message: list[str]) -> KeywordMatch | None:
+        """OPT_OUT or REVIEW with the keyword meant, or None (no keyword, or only in another
+        sense)."""
+        covered = [False] * len(message)
+        meant: list[str] = []
+        position = 0
+        while position < len(message):
+            found = self._keyword_at(text, message, position)
+            if found is None:
+                position += 1
+                continue
+            size, keyword = found
+            for index in range(position, position + size):
+                covered[index] = True
+            if not self._other_sense(message, position, size):
+                meant.append(keyword)
+            position += size
+        if not meant:
+            return None
+        keyword = max(meant, key=len)
+        others = [word for word, used in zip(message, covered, strict=True) if not used]
+        if len(message) <= MAX_CONFIDENT_WORDS and all(is_filler(word) for word in others):
+            return KeywordMatch(KeywordIntent.OPT_OUT, keyword)
+        return KeywordMatch(KeywordIntent.REVIEW, keyword)
+
+    def _keyword_at(self, text: str, message: list[str], position: int) -> tuple[int, str] | None:
+        """The longest keyword whose words start at `position`; among keywords with the same
+        words (``OPT OUT``, ``OPT-OUT``) the one written as in the message."""
+        found: tuple[int, str] | None = None
+        for keyword_words, normalised, keyword in self._opt_out_words:
+            size = len(keyword_words)
+            if found is not None and size < found[0]:
+                break
+            if tuple(message[position : position + size]) != keyword_words:
+                continue
+            if normalised in text:
+                return size, keyword
+            found = found or (size, keyword)
+        return found
+
+    @staticmethod
+    def _other_sense(message: list[str], position: int, size: int) -> bool:
+        if position > 0 and message[position - 1] in OTHER_SENSE_BEFORE:
+            return True
+        after = position + size
+        return size == 1 and after < len(message) and message[after] in OTHER_SENSE_AFTER
 
     def _matches(self, text: str, keyword: str) -> bool:
         if text == keyword:

@@ -5,8 +5,9 @@ every event; the current state follows the newest one: an event changes the stat
 time is at or after the time of the change that set it (on a tie the one recorded later wins). So
 a STOP delivered late by Mobivate cannot undo a START the customer sent after it.
 
-A change the rule applies, unless it was imported from Mobivate, also writes a push to the
-outbox (`optout_add` or `optout_delete`) in the same transaction; the outbox worker delivers it.
+A change the rule applies, unless it came from Mobivate (imported from its list, or learned from
+its refusals and receipts), also writes a push to the outbox (`optout_add` or `optout_delete`) in
+the same transaction; the outbox worker delivers it.
 A change the rule does not apply is kept in the history only.
 
 Numbers are keyed in E.164 (`app.core.phone.resolve_msisdn`), so every spelling of one phone is
@@ -33,7 +34,9 @@ from app.core.tables import OUTBOX_MESSAGES as OUTBOX
 from app.feed import entries as feed
 
 Action = Literal["opt_out", "opt_in", "help"]
-Source = Literal["incoming_sms", "api", "operator", "imported"]
+Source = Literal["incoming_sms", "api", "operator", "imported", "mobivate"]
+# Changes Mobivate told us about: Mobivate has them already, so they are never pushed back.
+FROM_MOBIVATE: frozenset[str] = frozenset({"imported", "mobivate"})
 
 
 # SQLite: numbers per `IN (...)` of `is_opted_out`.
@@ -176,7 +179,7 @@ async def record_changes(
             "created_at": now,
         }
         for msisdn, opted_out in sorted(changed.items())
-        if newest[msisdn].source != "imported" and not newest[msisdn].unresolved
+        if newest[msisdn].source not in FROM_MOBIVATE and not newest[msisdn].unresolved
     ]
     if pushes:
         await conn.execute(insert(OUTBOX), pushes)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api.filters import ListQuery
 
 PushState = Literal["pending", "delivered", "failed"]
+ReviewState = Literal["pending", "opted_out", "dismissed"]
 
 
 class _Out(BaseModel):
@@ -22,7 +23,7 @@ class OptoutStateOut(_Out):
     )
     opted_out: bool
     changed_at: datetime = Field(description="When the change that set this state happened")
-    source: str = Field(description="incoming_sms, api, operator or imported")
+    source: str = Field(description="incoming_sms, api, operator, imported or mobivate")
     keyword: str | None
     reason: str | None
     updated_at: datetime
@@ -93,3 +94,39 @@ class PushQuery(ListQuery):
     """`since`/`until` bound when each push was made."""
 
     state: PushState | None = Field(None, description="Only pushes in this state")
+
+
+class ReviewOut(_Out):
+    id: int
+    msisdn: str
+    body: str = Field(description="The reply as it was received")
+    keyword: str = Field(description="The opt-out keyword the reply holds")
+    occurred_at: datetime = Field(description="When the reply was sent")
+    state: str = Field(description="pending, opted_out or dismissed")
+    reason: str | None = Field(description="The reason given with the decision")
+    incoming_message_id: int | None
+    created_at: datetime = Field(description="When the reply was queued")
+    decided_at: datetime | None
+
+
+class ReviewQuery(ListQuery):
+    """`since`/`until` bound when each reply was queued."""
+
+    state: ReviewState | Literal["all"] = Field(
+        "pending", description="Only replies in this state (default pending; `all` for every one)"
+    )
+
+
+class ReviewDecisionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["opt_out", "dismiss"] = Field(
+        description="opt_out: the reply was an opt-out, record it and push it to Mobivate; "
+        "dismiss: it was not"
+    )
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class ReviewDecisionOut(BaseModel):
+    review: ReviewOut
+    opted_out: bool = Field(description="Whether the number is opted out now, after the decision")

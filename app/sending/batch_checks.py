@@ -12,6 +12,7 @@ from typing import Any
 
 from app.config import Settings
 from app.core.db import utcnow
+from app.mobivate.models import MAX_BATCH_SIZE
 from app.sending.schemas import SendBatchRequest
 from app.sending.validation import (
     InvalidSend,
@@ -32,6 +33,8 @@ class PreparedBatch:
     shorten_urls: bool
     exclude_duplicates: bool
     requested: int
+    # Messages per call to Mobivate (BATCH_CHUNK_SIZE).
+    chunk_size: int = MAX_BATCH_SIZE
     items: list[tuple[int, Outgoing, str]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
@@ -59,6 +62,7 @@ def prepare_batch(request: SendBatchRequest, settings: Settings) -> PreparedBatc
         shorten_urls=request.shorten_urls,
         exclude_duplicates=request.exclude_duplicates,
         requested=count,
+        chunk_size=settings.batch_chunk_size,
     )
     default_originator = request.originator or settings.default_originator
     first_use: dict[str, int] = {}

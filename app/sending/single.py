@@ -7,8 +7,10 @@ twice); record the outcome. No database transaction is open while Mobivate is ca
 
 Outcomes: accepted -> 201 with the stored message; Mobivate refused -> its message with 402
 (credit), 409 (recipient opted out at Mobivate), 502 (our API key was refused) or 422 (anything
-else it rejected), the message stored as `refused`; Mobivate unreachable or failing -> 503 (no
-answer) or 502 (an error or unreadable answer), the message stored as `submit_failed`.
+else it rejected), the message stored as `refused` (a recipient Mobivate refused as opted out is
+opted out here too, so the next send is refused before Mobivate is called); Mobivate unreachable
+or failing -> 503 (no answer) or 502 (an error or unreadable answer), the message stored as
+`submit_failed`.
 """
 
 import logging
@@ -28,12 +30,14 @@ from app.delivery.status_rules import SUBMITTED
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import (
     MobivateError,
+    MobivateOptedOut,
     MobivateRefused,
     MobivateUnavailable,
 )
 from app.mobivate.models import SingleMessage
 from app.mobivate.vocabulary import normalise_id
-from app.optouts.registry import is_opted_out
+from app.optouts.learned import learn_from_receipts, refusal_change
+from app.optouts.registry import is_opted_out, record_changes
 from app.sending.idempotency import Attempt, Reply
 from app.sending.schemas import SendMessageRequest
 from app.sending.submission import (
@@ -120,7 +124,7 @@ async def send_single(
         logger.warning(
             "message %d to %s not sent: %s", message_id, mask_msisdn(message.msisdn), error
         )
-        stored = await _record_failure(engine, message_id, outcome, exc, error)
+        stored = await _record_failure(engine, message_id, message.msisdn, outcome, exc, error)
         detail = failure_detail(exc, "message")
         return Reply(int(status), {"detail": detail, "message": stored})
     stored = await _record_accepted(engine, message_id, sent.id, row["reference"])
@@ -138,14 +142,22 @@ async def _record_accepted(
             conn, [message_id], SUBMITTED, now, mobivate_id=mobivate_id, mobivate_id_norm=norm
         )
         await link_orphans(conn, [MessageRef(message_id, norm, reference, None)])
+        await learn_from_receipts(conn, message_ids=[message_id])
         row = await load_message(conn, message_id)
     assert row is not None
     return message_json(row)
 
 
 async def _record_failure(
-    engine: AsyncEngine, message_id: int, outcome: str, exc: MobivateError, error: str
+    engine: AsyncEngine,
+    message_id: int,
+    msisdn: str,
+    outcome: str,
+    exc: MobivateError,
+    error: str,
 ) -> dict[str, Any]:
+    """The failure, and, when Mobivate refused the recipient as opted out, the opt-out it
+    told us about (`app.optouts.learned`)."""
     now = utcnow()
     status_code = (
         exc.status_code if isinstance(exc, MobivateRefused | MobivateUnavailable) else None
@@ -154,6 +166,8 @@ async def _record_failure(
         await record_submission(
             conn, [message_id], outcome, now, error_status=status_code, error_message=error
         )
+        if isinstance(exc, MobivateOptedOut):
+            await record_changes(conn, [refusal_change(msisdn, message_id, exc.message, now)])
         row = await load_message(conn, message_id)
     assert row is not None
     return message_json(row)

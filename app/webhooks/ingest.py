@@ -10,10 +10,16 @@ rows has committed, while the database sees a few large transactions instead of 
 Duplicates are absorbed by the unique `dedupe_key` of each event table (INSERT ... ON CONFLICT DO
 NOTHING), so two identical requests racing on two connections or processes still give one row.
 A batch the database refuses is retried item by item, so one bad item cannot fail the others.
+
+The items of a JSON array that could not be parsed (`RejectedItem`) are written in the same
+transaction as one more raw request: the rejected items as a JSON array, outcome "unparsed", an
+error listing each one's position in the original array and its reason, and an id derived from
+the original request's, so `reprocess` can read them again once the parser accepts them.
 """
 
 import asyncio
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -33,7 +39,7 @@ from app.core.tables import (
     RECEIPTS,
 )
 from app.core.tables import WEBHOOK_REQUESTS as REQUESTS_TABLE
-from app.mobivate.payloads import ParsedEvent
+from app.mobivate.payloads import ParsedEvent, RejectedItem
 from app.mobivate.vocabulary import WebhookKind
 from app.webhooks import ingest_pg
 from app.webhooks.rows import Row, event_row
@@ -78,6 +84,35 @@ class IngestResult:
     outcome: RequestOutcome
     stored: int = 0
     duplicates: int = 0
+    # Items of a JSON array that could not be parsed, kept as the unparsed request `rejected_id`.
+    rejected: tuple[RejectedItem, ...] = ()
+    rejected_id: uuid.UUID | None = None
+
+
+# How many rejected items the stored error text names one by one.
+_REJECTED_NAMED = 20
+
+
+def rejected_request_id(request_id: uuid.UUID) -> uuid.UUID:
+    """The id of the request that keeps the rejected items of request `request_id`."""
+    return uuid.uuid5(request_id, "rejected items")
+
+
+_KEPT_ITEMS_HEADING = re.compile(r"[0-9]+ item\(s\) of request [0-9a-f-]{36}: ")
+
+
+def keeps_rejected_items(error: str | None) -> bool:
+    """Whether a kept request's error is the one written for the rejected items of an array
+    (which names the original request and positions there: worth keeping as it is)."""
+    return error is not None and _KEPT_ITEMS_HEADING.match(error) is not None
+
+
+def rejected_summary(heading: str, rejected: Sequence[RejectedItem]) -> str:
+    """`heading`, then the position and reason of each rejected item (the first twenty)."""
+    named = "; ".join(f"item {item.index}: {item.message}" for item in rejected[:_REJECTED_NAMED])
+    more = len(rejected) - _REJECTED_NAMED
+    tail = f"; and {more} more" if more > 0 else ""
+    return f"{heading}: {named}{tail}"
 
 
 class IngestUnavailable(Exception):
@@ -111,6 +146,7 @@ class _Pending:
     error: str | None
     future: asyncio.Future[IngestResult]
     already_stored: bool = False
+    rejected: tuple[RejectedItem, ...] = ()
 
 
 _STOP = object()
@@ -154,12 +190,24 @@ class IngestWriter:
         while self._idle:
             await self._idle.pop().close()
 
-    async def store(self, raw: RawWebhook, events: list[ParsedEvent]) -> IngestResult:
-        return await self._submit(raw, events, "stored", None)
+    async def store(
+        self,
+        raw: RawWebhook,
+        events: list[ParsedEvent],
+        rejected: Sequence[RejectedItem] = (),
+    ) -> IngestResult:
+        return await self._submit(raw, events, "stored", None, rejected=tuple(rejected))
 
-    async def restore(self, raw: RawWebhook, events: list[ParsedEvent]) -> IngestResult:
+    async def restore(
+        self,
+        raw: RawWebhook,
+        events: list[ParsedEvent],
+        rejected: Sequence[RejectedItem] = (),
+    ) -> IngestResult:
         """Store the events of a raw request that is already kept (re-parsing after a fix)."""
-        return await self._submit(raw, events, "stored", None, already_stored=True)
+        return await self._submit(
+            raw, events, "stored", None, already_stored=True, rejected=tuple(rejected)
+        )
 
     async def store_unparsed(
         self, raw: RawWebhook, error: str, outcome: RequestOutcome = "unparsed"
@@ -174,11 +222,19 @@ class IngestWriter:
         error: str | None,
         *,
         already_stored: bool = False,
+        rejected: tuple[RejectedItem, ...] = (),
     ) -> IngestResult:
         if not self._tasks:
             raise IngestUnavailable("the ingest writer is not running")
+        if rejected:
+            kept_as = rejected_request_id(raw.id)
+            error = rejected_summary(
+                f"{len(rejected)} item(s) rejected, kept as request {kept_as}", rejected
+            )
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(raw, events, outcome, error, future, already_stored))
+        self._queue.put_nowait(
+            _Pending(raw, events, outcome, error, future, already_stored, rejected)
+        )
         return await future
 
     async def _run(self) -> None:
@@ -276,6 +332,9 @@ class IngestWriter:
 
         async with self._transaction() as conn:
             new_requests = [self._request_row(item) for item in batch if not item.already_stored]
+            new_requests.extend(
+                self._rejected_row(item) for item in batch if item.rejected and item.events
+            )
             if self._postgres:
                 inserted_by_table = await ingest_pg.insert_batch(
                     conn,
@@ -361,6 +420,27 @@ class IngestWriter:
                 logger.exception("after-commit step %s failed", type(step).__name__)
 
     @staticmethod
+    def _rejected_row(item: _Pending) -> dict[str, Any]:
+        """The rejected items of `item`'s array, kept as an unparsed request of their own."""
+        raw = item.raw
+        body = b"[" + b",".join(rejected.raw for rejected in item.rejected) + b"]"
+        return {
+            "id": rejected_request_id(raw.id),
+            "kind": raw.kind.value,
+            "received_at": raw.received_at,
+            "content_type": raw.content_type,
+            "client_addr": raw.client_addr,
+            "body": body,
+            "body_size": len(body),
+            "truncated": False,
+            "outcome": "unparsed",
+            "error": rejected_summary(
+                f"{len(item.rejected)} item(s) of request {raw.id}", item.rejected
+            ),
+            "event_count": 0,
+        }
+
+    @staticmethod
     def _request_row(item: _Pending) -> dict[str, Any]:
         raw = item.raw
         return {
@@ -393,4 +473,7 @@ def _result(
         if key in inserted_keys and first_by_key[key] == index:
             counted.add(key)
     stored = len(counted)
-    return IngestResult("stored" if stored else "duplicate", stored, len(keys) - stored)
+    rejected_id = rejected_request_id(item.raw.id) if item.rejected else None
+    return IngestResult(
+        "stored" if stored else "duplicate", stored, len(keys) - stored, item.rejected, rejected_id
+    )

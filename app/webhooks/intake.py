@@ -1,10 +1,14 @@
 """What becomes of one webhook request: parsed events to store, or a raw body kept as unparsed
 with the 4xx to answer. Shared by live requests and by replays from the outage spool, so both
-go through the same parsing, de-duplication and opt-out handling."""
+go through the same parsing, de-duplication and opt-out handling.
+
+In a JSON array, one item that cannot be parsed does not cost the others: the good items are
+stored (and every after-store step applies to them), the rejected ones are kept together as one
+unparsed request of their own, with each item's reason, and the answer lists them."""
 
 from dataclasses import dataclass
 
-from app.mobivate.payloads import ParsedEvent, PayloadError, parse_webhook
+from app.mobivate.payloads import ParsedEvent, PayloadError, RejectedItem, parse_webhook_items
 from app.webhooks.ingest import IngestResult, IngestWriter, RawWebhook, RequestOutcome
 
 
@@ -14,6 +18,7 @@ class Intake:
     status_code: int = 200
     error: str | None = None
     outcome: RequestOutcome = "stored"
+    rejected: tuple[RejectedItem, ...] = ()
 
 
 def examine(raw: RawWebhook, max_body_bytes: int) -> Intake:
@@ -24,9 +29,10 @@ def examine(raw: RawWebhook, max_body_bytes: int) -> Intake:
         )
         return Intake(None, 413, detail, "too_large")
     try:
-        return Intake(parse_webhook(raw.kind, raw.body, raw.content_type))
+        parsed = parse_webhook_items(raw.kind, raw.body, raw.content_type)
     except PayloadError as exc:
         return Intake(None, exc.status_code, exc.message, "unparsed")
+    return Intake(parsed.events, rejected=parsed.rejected)
 
 
 async def store(writer: IngestWriter, raw: RawWebhook, intake: Intake) -> IngestResult:
@@ -34,4 +40,4 @@ async def store(writer: IngestWriter, raw: RawWebhook, intake: Intake) -> Ingest
     if intake.events is None:
         assert intake.error is not None
         return await writer.store_unparsed(raw, intake.error, intake.outcome)
-    return await writer.store(raw, intake.events)
+    return await writer.store(raw, intake.events, intake.rejected)

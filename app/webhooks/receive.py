@@ -9,6 +9,7 @@ is added in `app/api/openapi.py`.
 
 import logging
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import orjson
@@ -17,7 +18,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from app.api.deps import part_of
-from app.core.metrics import WEBHOOK_EVENTS, WEBHOOKS_IN_PROGRESS
+from app.core.metrics import WEBHOOK_EVENTS, WEBHOOK_ITEMS_REJECTED, WEBHOOKS_IN_PROGRESS
+from app.mobivate.payloads import RejectedItem
 from app.mobivate.vocabulary import WebhookKind
 from app.webhooks import intake
 from app.webhooks.ingest import IngestRefused, IngestUnavailable, IngestWriter, RawWebhook
@@ -36,6 +38,8 @@ _NOT_FOUND = b'{"detail":"Not Found"}'
 _SPOOLED = b'{"status":"spooled"}'
 _UNAVAILABLE = b'{"detail":"storage is unavailable and the outage spool is full; please retry"}'
 _THROTTLED = b'{"detail":"too many requests with a wrong secret from this address; retry later"}'
+# How many rejected items of an array an answer lists one by one (`rejected_count` counts all).
+_REJECTED_LISTED = 100
 
 
 class Response:
@@ -169,14 +173,16 @@ class WebhookReceiver:
             WEBHOOK_EVENTS.labels(kind.value, examined.outcome).inc()
             return _error(examined.status_code, examined.error or "")
         WEBHOOK_EVENTS.labels(kind.value, result.outcome).inc()
-        if len(examined.events) == 1:
+        if examined.rejected:
+            WEBHOOK_ITEMS_REJECTED.labels(kind.value).inc(len(examined.rejected))
+        if len(examined.events) == 1 and not examined.rejected:
             return _json(200, _STORED if result.outcome == "stored" else _DUPLICATE)
-        return _json(
-            200,
-            orjson.dumps(
-                {"status": result.outcome, "stored": result.stored, "duplicates": result.duplicates}
-            ),
-        )
+        answer: dict[str, object] = {
+            "status": result.outcome,
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+        }
+        return _json(200, orjson.dumps(answer | _rejected_answer(examined.rejected)))
 
 
 class WebhookEndpoint:
@@ -187,6 +193,19 @@ class WebhookEndpoint:
         with WEBHOOKS_IN_PROGRESS.track_inprogress():
             response = await receiver.receive(scope, receive)
             await response(send)
+
+
+def _rejected_answer(rejected: Sequence[RejectedItem]) -> dict[str, object]:
+    """The items of an array that were not stored, for the answer: each position (from 0) and
+    reason, the first `_REJECTED_LISTED` of them."""
+    if not rejected:
+        return {}
+    return {
+        "rejected": [
+            {"index": item.index, "detail": item.message} for item in rejected[:_REJECTED_LISTED]
+        ],
+        "rejected_count": len(rejected),
+    }
 
 
 async def _keep_for_later(spool: OutageSpool, raw: RawWebhook, examined: Intake) -> Response:
@@ -200,6 +219,8 @@ async def _keep_for_later(spool: OutageSpool, raw: RawWebhook, examined: Intake)
     WEBHOOK_EVENTS.labels(raw.kind.value, "spooled").inc()
     if examined.events is None:
         return _error(examined.status_code, examined.error or "")
+    if examined.rejected:
+        return _json(200, orjson.dumps({"status": "spooled"} | _rejected_answer(examined.rejected)))
     return _json(200, _SPOOLED)
 
 

@@ -1,7 +1,8 @@
 """Re-parsing kept raw bodies that could not be parsed when they arrived (after a parser fix).
 
 Each one goes through the same writer as live traffic, so de-duplication and every after-store
-step apply; running it twice stores nothing twice.
+step apply; running it twice stores nothing twice. Items of an array that still cannot be parsed
+are kept as an unparsed request of their own, as on arrival (`app.webhooks.intake`).
 """
 
 from collections.abc import Callable
@@ -12,9 +13,9 @@ from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.tables import WebhookRequest
-from app.mobivate.payloads import PayloadError, parse_webhook
+from app.mobivate.payloads import PayloadError, parse_webhook_items
 from app.mobivate.vocabulary import WebhookKind
-from app.webhooks.ingest import IngestRefused, IngestWriter, RawWebhook
+from app.webhooks.ingest import IngestRefused, IngestWriter, RawWebhook, keeps_rejected_items
 
 
 @dataclass
@@ -62,10 +63,10 @@ async def reprocess_unparsed(
                 id=row.id,
             )
             try:
-                events = parse_webhook(kind, row.body, row.content_type)
+                parsed = parse_webhook_items(kind, row.body, row.content_type)
             except PayloadError as exc:
                 report.still_unparsed += 1
-                if exc.message != row.error:
+                if exc.message != row.error and not keeps_rejected_items(row.error):
                     async with engine.begin() as conn:
                         await conn.execute(
                             update(WebhookRequest)
@@ -74,7 +75,7 @@ async def reprocess_unparsed(
                         )
                 continue
             try:
-                result = await writer.restore(raw, events)
+                result = await writer.restore(raw, parsed.events, parsed.rejected)
             except IngestRefused:
                 report.still_unparsed += 1
                 continue

@@ -77,6 +77,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "default_originator",
             "default_route_id",
             "batch_max_messages",
+            "batch_chunk_size",
             "idempotency_ttl_hours",
             "idempotency_wait_seconds",
             "idempotency_poll_seconds",

@@ -135,6 +135,31 @@ async def test_forbidden_for_missing_permission_is_an_auth_error(
     assert caught.value.status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("status", "message", "error"),
+    [
+        (403, "Recipient has opted out", MobivateOptedOut),
+        (403, "Number is on the Opt-Out list", MobivateOptedOut),
+        (400, "Recipient opted out", MobivateOptedOut),
+        (400, "recipient is blacklisted", MobivateOptedOut),
+        (422, "Recipient unsubscribed", MobivateOptedOut),
+        (403, "Forbidden", MobivateAuthError),
+        (400, "Invalid mobile number", MobivateRefused),
+    ],
+)
+async def test_a_refusal_that_says_the_recipient_opted_out_is_told_apart(
+    mocked: Callable[[httpx.MockTransport], MobivateClient],
+    status: int,
+    message: str,
+    error: type[MobivateRefused],
+) -> None:
+    with pytest.raises(MobivateRefused) as caught:
+        await mocked(answering(status, {"code": status, "message": message})).send_single(hello())
+
+    assert type(caught.value) is error
+    assert caught.value.message == message
+
+
 @pytest.mark.parametrize("kind", ["receipt", "incoming", "click"])
 async def test_register_webhook_returns_mobivate_message(
     mobivate: MobivateClient, fake: FakeMobivate, kind: str

@@ -19,6 +19,7 @@ from app.mobivate.payloads import (
     UnsupportedContentType,
     parse_timestamp,
     parse_webhook,
+    parse_webhook_items,
 )
 from app.mobivate.vocabulary import WebhookKind, normalise_id
 from tests.support.paths import DATA_DIR
@@ -442,6 +443,76 @@ def test_empty_array_is_rejected() -> None:
 
     assert error.status_code == 422
     assert error.message == "body is an empty JSON array; send at least one event object"
+
+
+def test_item_by_item_parsing_keeps_the_good_items_and_reports_each_bad_one() -> None:
+    body = b'[{"status":"ACCEPTED"}, "oops", null, {"statusCode":"abc"}, {"status":"DELIVERED"}]'
+
+    parsed = parse_webhook_items(RECEIPT, body, JSON)
+
+    assert statuses(parsed.events) == ["ACCEPTED", "DELIVERED"]
+    assert [(item.index, item.message) for item in parsed.rejected] == [
+        (1, "must be a JSON object, got string 'oops'"),
+        (2, "must be a JSON object, got null"),
+        (3, "'statusCode' must be an integer, got string 'abc'"),
+    ]
+    assert [orjson.loads(item.raw) for item in parsed.rejected] == [
+        "oops",
+        None,
+        {"statusCode": "abc"},
+    ]
+
+
+def test_item_by_item_parsing_refuses_an_array_without_one_good_item() -> None:
+    with pytest.raises(PayloadError) as caught:
+        parse_webhook_items(RECEIPT, b'["a", {"statusCode": []}]', JSON)
+
+    assert caught.value.status_code == 422
+    assert caught.value.message == "item 0: must be a JSON object, got string 'a'"
+
+
+def test_an_item_nested_too_deep_to_write_again_is_reported_as_null() -> None:
+    body = b'[{"status":"ACCEPTED"}, ' + b"[" * 400 + b"]" * 400 + b"]"
+
+    parsed = parse_webhook_items(RECEIPT, body, JSON)
+
+    [rejected] = parsed.rejected
+    assert (rejected.index, rejected.message) == (1, "must be a JSON object, got array")
+    assert rejected.raw == b"null"
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.fixed_dictionaries({"status": st.sampled_from(["ACCEPTED", "DELIVERED"])}),
+            st.one_of(
+                st.none(),
+                st.integers(-(2**63), 2**63 - 1),
+                st.text(max_size=5),
+                st.lists(st.none()),
+            ),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_every_item_is_either_an_event_or_rejected_in_order(items: list[object]) -> None:
+    good = [index for index, item in enumerate(items) if isinstance(item, dict)]
+    body = orjson.dumps(items)
+    if not good:
+        assert rejection(RECEIPT, body).message.startswith("item 0: ")
+        return
+
+    parsed = parse_webhook_items(RECEIPT, body, JSON)
+
+    assert len(parsed.events) == len(good)
+    assert [item.index for item in parsed.rejected] == [
+        index for index in range(len(items)) if index not in good
+    ]
+    assert [orjson.loads(item.raw) for item in parsed.rejected] == [
+        items[item.index] for item in parsed.rejected
+    ]
 
 
 @pytest.mark.parametrize(

@@ -66,16 +66,16 @@ def test_default_rules_classify_message(
     assert RULES.classify(body) == KeywordMatch(intent, keyword)
 
 
-def test_remainder_at_threshold_matches_and_one_more_character_does_not() -> None:
+def test_opt_in_remainder_at_threshold_matches_and_one_more_character_does_not() -> None:
     rules = KeywordRules(max_trailing_chars=5)
-    assert rules.classify("stop abcde").intent is OPT_OUT
-    assert rules.classify("stop abcdef").intent is NONE
+    assert rules.classify("start abcde").intent is OPT_IN
+    assert rules.classify("start abcdef").intent is NONE
 
 
-def test_zero_threshold_accepts_only_the_bare_keyword() -> None:
+def test_zero_threshold_accepts_only_the_bare_opt_in_keyword() -> None:
     rules = KeywordRules(max_trailing_chars=0)
-    assert rules.classify("Stop!").intent is OPT_OUT
-    assert rules.classify("stop x").intent is NONE
+    assert rules.classify("Start!").intent is OPT_IN
+    assert rules.classify("start x").intent is NONE
 
 
 def test_opt_out_takes_precedence_over_opt_in_and_help() -> None:

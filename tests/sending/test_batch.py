@@ -181,3 +181,70 @@ async def test_refused_batch_passes_mobivate_message_on(harness: Harness) -> Non
 async def test_unknown_batch_is_404(harness: Harness) -> None:
     response = await harness.client.get("/api/v1/batches/12345")
     assert response.status_code == 404
+
+
+class StopsAfterFirstCall(httpx.AsyncBaseTransport):
+    """Between the first batch call and the next, recipients reply STOP through the webhook
+    (the fake posts their incoming messages to the app, which stores and applies them)."""
+
+    def __init__(self, fake: FakeMobivate, stopping: list[str]) -> None:
+        self._fake = fake
+        self._inner = fake.transport()
+        self._stopping = stopping
+        self._calls = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.url.path == "/send/batch":
+            self._calls += 1
+            if self._calls == 1:
+                for msisdn in self._stopping:
+                    answer = await self._fake.send_incoming(msisdn, "Stop please")
+                    assert answer.status_code == 200, answer.text
+        return response
+
+
+async def test_a_stop_arriving_while_a_batch_is_sent_protects_the_later_calls(
+    database_url: str,
+) -> None:
+    messages = [{"to": "+" + number(i), "text": f"Offer {i}"} for i in range(5)]
+    settings = sending_settings(database_url, batch_chunk_size=2)
+    stopping = [number(1), number(2), number(4)]  # number(1) was in the first call already
+
+    async with start_harness(
+        settings, wrap=lambda fake: StopsAfterFirstCall(fake, stopping)
+    ) as harness:
+        response = await post_batch(harness, messages)
+        calls = harness.calls("/send/batch")
+        fetched = await harness.client.get(f"/api/v1/batches/{response.json()['id']}")
+        stored = await count_rows(harness.engine, OutboundMessage)
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert [[item["recipient"] for item in c.json["recipients"]] for c in calls] == [
+        [number(0), number(1)],
+        [number(3)],
+    ]
+    assert all(call.json["excludeOptouts"] is True for call in calls)
+    assert [(s["index"], s["reason"]) for s in body["skipped"]] == [
+        (2, "opted_out"),
+        (4, "opted_out"),
+    ]
+    assert all("while the batch was being sent" in s["detail"] for s in body["skipped"])
+    assert all("keyword STOP" in s["detail"] for s in body["skipped"])
+    assert [m["index"] for m in body["messages"]] == [0, 1, 3]
+    assert body["state"] == "submitted"
+    assert body["counts"] == {"submitted": 3}
+    assert stored == 3
+    assert fetched.json()["skipped"] == body["skipped"]
+
+
+async def test_every_batch_call_asks_mobivate_to_exclude_its_opt_outs(harness: Harness) -> None:
+    harness.fake.add_optout(number(2))
+
+    response = await post_batch(harness, [{"to": number(i), "text": "x"} for i in range(3)])
+
+    assert response.status_code == 201, response.text
+    [call] = harness.calls("/send/batch")
+    assert call.json["excludeOptouts"] is True
+    assert number(2) not in {message.recipient for message in harness.fake.sent}
