@@ -233,6 +233,26 @@ class Settings(BaseSettings):
     idempotency_poll_seconds: float = Field(
         default=0.1, gt=0, description="How often it looks while waiting."
     )
+    hlr_batch_size: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="Most numbers in one call to Mobivate's number lookup (`GET /hlr`); a longer "
+        "list is split into several calls (see [Number lookups](lookups.md)).",
+    )
+    hlr_cache_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="How long a definite lookup answer (reachable or not) is served without "
+        "asking Mobivate again; `0` asks every time.",
+    )
+    hlr_daily_limit: int = Field(
+        default=10_000,
+        ge=0,
+        description="Most numbers sent to Mobivate's lookup per UTC day, over every replica, so "
+        "a loop cannot run up a bill; past it lookups get `429`, cached answers are still "
+        "served. `0` allows cached answers only.",
+    )
     reconcile_interval_minutes: float = Field(
         default=0.0,
         ge=0,

@@ -24,6 +24,7 @@ from starlette.responses import Response
 from app.fake_mobivate.api import MobivateApi
 from app.fake_mobivate.control import FakeControl
 from app.fake_mobivate.gate import Gate
+from app.fake_mobivate.hlr import HlrEntry, HlrState
 from app.fake_mobivate.payloads import (
     DEFAULT_CLICK_URL,
     DEFAULT_DEVICE,
@@ -67,6 +68,9 @@ class FakeMobivate:
         self.sent: list[FakeMessage] = []
         self.received: list[FakeMessage] = []
         self.owner_user_id = new_hex_id()
+        # What `GET /hlr` says of a number (live unless set), and the numbers of each lookup.
+        self.hlr: dict[str, HlrEntry] = {}
+        self.hlr_lookups: list[list[str]] = []
         self._failures: deque[int] = deque()
         self._by_id: dict[str, FakeMessage] = {}
         self._optout_ids = itertools.count(1354505990)
@@ -105,6 +109,10 @@ class FakeMobivate:
         entry = OptoutEntry(next(self._optout_ids), mobile, note, created or utc_now())
         self.optouts[mobile] = entry
         return entry
+
+    def set_hlr(self, number: str, state: HlrState = "live", *, ported: bool = False) -> None:
+        """What HLR lookups of `number` (international digits) answer from now on."""
+        self.hlr[number.lstrip("+")] = HlrEntry(state, ported)
 
     def accept(self, messages: list[FakeMessage]) -> None:
         """Record messages Mobivate has just accepted for sending."""

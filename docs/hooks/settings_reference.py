@@ -84,6 +84,11 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        "Number lookups",
+        "[Number lookups](lookups.md)",
+        ("hlr_batch_size", "hlr_cache_hours", "hlr_daily_limit"),
+    ),
+    (
         "REST API and live feed",
         "[REST API](rest-api.md)",
         (
