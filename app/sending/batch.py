@@ -1,7 +1,8 @@
 """Sending a campaign through Mobivate (`POST /api/v1/batches`).
 
-Before anything is sent, recipients that are invalid, opted out or (with `exclude_duplicates`)
-repeated are left out and reported one by one. The rest are stored as `submitting`, each with a
+Before anything is sent, recipients that are invalid, opted out, (with `exclude_duplicates`)
+repeated or (with `verify_numbers`) unreachable by Mobivate's number lookup are left out and
+reported one by one (`app.sending.recipients`). The rest are stored as `submitting`, each with a
 reference unique within the batch (the caller's, or one we assign): Mobivate's batch answer
 carries no per-message ids, so receipts are matched by the reference they echo. Mobivate gets
 them in calls of at most 1,000 messages. Calls are never retried; after a failed call the
@@ -21,18 +22,18 @@ from app.core.db import utcnow
 from app.core.tables import BATCHES
 from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 from app.delivery.status_rules import SUBMIT_FAILED, SUBMITTED
+from app.lookups.lookup import LookupPolicy
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateError, MobivateRefused, MobivateUnavailable
 from app.mobivate.models import MAX_BATCH_SIZE, BatchItem, BatchRequest
 from app.mobivate.vocabulary import normalise_id
-from app.optouts.registry import is_opted_out
-from app.sending.batch_checks import PreparedBatch, skip
+from app.sending.batch_checks import PreparedBatch
 from app.sending.idempotency import Attempt, Reply
+from app.sending.recipients import choose_recipients
 from app.sending.submission import (
     failure_detail,
     message_row,
     mobivate_failure,
-    optout_reasons,
     record_submission,
 )
 from app.sending.validation import Outgoing
@@ -44,9 +45,13 @@ BATCH_ENDPOINT = "POST /api/v1/batches"
 
 
 async def send_batch(
-    engine: AsyncEngine, mobivate: MobivateClient, prepared: PreparedBatch, attempt: Attempt
+    engine: AsyncEngine,
+    mobivate: MobivateClient,
+    prepared: PreparedBatch,
+    attempt: Attempt,
+    lookups: LookupPolicy,
 ) -> Reply:
-    return await _BatchSender(engine, mobivate, prepared, attempt).run()
+    return await _BatchSender(engine, mobivate, prepared, attempt, lookups).run()
 
 
 class _BatchSender:
@@ -56,7 +61,9 @@ class _BatchSender:
         mobivate: MobivateClient,
         prepared: PreparedBatch,
         attempt: Attempt,
+        lookups: LookupPolicy,
     ) -> None:
+        self.lookups = lookups
         self.engine = engine
         self.mobivate = mobivate
         self.prepared = prepared
@@ -65,23 +72,8 @@ class _BatchSender:
 
     async def run(self) -> Reply:
         prepared = self.prepared
-        skipped = list(prepared.skipped)
-        opted_out = await is_opted_out(self.engine, [m.msisdn for _, m, _ in prepared.items])
-        async with self.engine.connect() as conn:
-            reasons = await optout_reasons(conn, opted_out)
-        kept: list[tuple[int, Outgoing]] = []
-        first_index: dict[str, int] = {}
-        for index, message, raw_to in prepared.items:
-            if message.msisdn in opted_out:
-                reason = reasons.get(message.msisdn, "opted out")
-                skipped.append(skip(index, raw_to, "opted_out", f"{message.msisdn} has {reason}"))
-            elif prepared.exclude_duplicates and message.msisdn in first_index:
-                detail = f"same number as messages[{first_index[message.msisdn]}]"
-                skipped.append(skip(index, raw_to, "duplicate", detail))
-            else:
-                first_index.setdefault(message.msisdn, index)
-                kept.append((index, message))
-        skipped.sort(key=lambda entry: entry["index"])
+        chosen = await choose_recipients(self.engine, self.mobivate, prepared, self.lookups)
+        kept, skipped = chosen.kept, chosen.skipped
         if not kept:
             detail = f"no message in the batch can be sent: all {prepared.requested} were left out"
             return Reply(422, {"detail": detail, "skipped": skipped})
