@@ -265,6 +265,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Scheduled reconciliation looks at messages submitted at least this long ago.",
     )
+    reconcile_search_pages: int = Field(
+        default=20,
+        ge=0,
+        description="Most pages (1,000 entries each) of Mobivate's message-log search one "
+        "scheduled reconciliation reads to find batch messages that never got a receipt; `0` "
+        "skips the search.",
+    )
     event_stream_keepalive_seconds: float = Field(
         default=15.0,
         gt=0,

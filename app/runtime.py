@@ -226,6 +226,7 @@ async def _start_background(
             mobivate,
             interval_seconds=settings.reconcile_interval_minutes * 60,
             older_than=timedelta(minutes=settings.reconcile_older_than_minutes),
+            search_pages=settings.reconcile_search_pages,
         )
         reconcile.start()
         stack.push_async_callback(reconcile.stop)

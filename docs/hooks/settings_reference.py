@@ -81,6 +81,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "idempotency_poll_seconds",
             "reconcile_interval_minutes",
             "reconcile_older_than_minutes",
+            "reconcile_search_pages",
         ),
     ),
     (
