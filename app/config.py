@@ -233,6 +233,14 @@ class Settings(BaseSettings):
     idempotency_poll_seconds: float = Field(
         default=0.1, gt=0, description="How often it looks while waiting."
     )
+    receipt_silence_minutes: float = Field(
+        default=30.0,
+        ge=0,
+        description="When messages have waited this long for a delivery receipt and none has "
+        "come (or receipts stop this long for a batch still sending), log a WARNING, raise "
+        "`receipt_silence_alarm` and register the webhook URLs again (see [Receipts go silent]"
+        "(registration.md#receipts-go-silent)); `0` turns the alarm off.",
+    )
     hlr_batch_size: int = Field(
         default=100,
         ge=1,

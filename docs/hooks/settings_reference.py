@@ -52,6 +52,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "registration_backoff_initial_seconds",
             "registration_backoff_max_seconds",
             "registration_fresh_seconds",
+            "receipt_silence_minutes",
         ),
     ),
     (
