@@ -85,6 +85,12 @@ class Receipt(Base):
     parts: Mapped[int | None] = mapped_column(Integer)
     part: Mapped[int | None] = mapped_column(Integer)
     hlr: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # What `hlr` says, where it says it (see app/mobivate/hlr.py `receipt_hlr`).
+    hlr_reachable: Mapped[bool | None] = mapped_column(Boolean)
+    hlr_network: Mapped[str | None] = mapped_column(String(255))
+    hlr_country: Mapped[str | None] = mapped_column(String(255))
+    hlr_ported: Mapped[bool | None] = mapped_column(Boolean)
+    hlr_mcc_mnc: Mapped[str | None] = mapped_column(String(16))
     # The sent message this receipt reports on, once known (see app/delivery/linking.py).
     outbound_message_id: Mapped[int | None] = mapped_column(
         ForeignKey("outbound_messages.id", ondelete="SET NULL"), index=True

@@ -24,7 +24,7 @@ from starlette.responses import Response
 from app.fake_mobivate.api import MobivateApi
 from app.fake_mobivate.control import FakeControl
 from app.fake_mobivate.gate import Gate
-from app.fake_mobivate.hlr import HlrEntry, HlrState
+from app.fake_mobivate.hlr import HlrEntry, HlrState, hlr_result
 from app.fake_mobivate.payloads import (
     DEFAULT_CLICK_URL,
     DEFAULT_DEVICE,
@@ -111,7 +111,8 @@ class FakeMobivate:
         return entry
 
     def set_hlr(self, number: str, state: HlrState = "live", *, ported: bool = False) -> None:
-        """What HLR lookups of `number` (international digits) answer from now on."""
+        """What HLR lookups of `number` (international digits) answer from now on; its receipts
+        carry the same as their `hlr` object."""
         self.hlr[number.lstrip("+")] = HlrEntry(state, ported)
 
     def accept(self, messages: list[FakeMessage]) -> None:
@@ -144,7 +145,8 @@ class FakeMobivate:
         created: datetime | None = None,
     ) -> httpx.Response:
         """POST a delivery receipt to the registered receipt URL. `status_code` defaults to the
-        documented code of `status`."""
+        documented code of `status`; `hlr` is the lookup result of a number marked with
+        `set_hlr`, else null."""
         target = self._resolve(message)
         code = STATUS_CODES.get(status.upper()) if status_code is None else status_code
         if code is None:
@@ -152,7 +154,10 @@ class FakeMobivate:
         url = self._webhook("receipt")
         target.set_status(status)
         target.receipts.append(status)
-        return await self._post(url, receipt_payload(target, status, code, created or utc_now()))
+        entry = self.hlr.get(target.recipient)
+        hlr = None if entry is None else hlr_result(target.recipient, entry)
+        payload = receipt_payload(target, status, code, created or utc_now(), hlr)
+        return await self._post(url, payload)
 
     async def send_incoming(
         self,

@@ -14,11 +14,16 @@ The older developer page shows `to` masked (`4474*******`), so results are match
 asked for by `to` when it is readable and by position otherwise (`match_results`).
 
 The asynchronous variant (XML, one number at a time) is not documented well enough to build.
+
+Receipts carry an `hlr` object whose structure Mobivate does not specify; `receipt_hlr` reads it
+as one lookup result (or the first of a `results` list), keeping every field that reads and
+dropping those that do not, so an odd value never costs the receipt.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -29,6 +34,7 @@ __all__ = [
     "HlrStatus",
     "is_reachable",
     "match_results",
+    "receipt_hlr",
 ]
 
 UNREACHABLE_GROUPS = frozenset({"UNDELIVERABLE", "REJECTED"})
@@ -107,3 +113,24 @@ def match_results(numbers: Sequence[str], lookup: HlrLookup) -> dict[str, HlrRes
     if not matched and len(lookup.results) == len(numbers):
         return dict(zip(numbers, lookup.results, strict=True))
     return matched
+
+
+def receipt_hlr(value: Mapping[str, Any] | None) -> HlrResult | None:
+    """The `hlr` object of a receipt as a lookup result; None when it holds nothing readable."""
+    if isinstance(value, Mapping) and isinstance(value.get("results"), list):
+        first = value["results"][0] if value["results"] else None
+        value = first if isinstance(first, Mapping) else None
+    if not isinstance(value, Mapping) or not value:
+        return None
+    try:
+        result = HlrResult.model_validate(value)
+    except ValidationError:
+        readable = {}
+        for key, item in value.items():
+            try:
+                HlrResult.model_validate({key: item})
+            except ValidationError:
+                continue
+            readable[key] = item
+        result = HlrResult.model_validate(readable)
+    return None if result == HlrResult() else result
