@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 CALLS_IN_FLIGHT = 4
 UNREACHABLE = ("timeout", "unreachable")
+_SHOWN = 40
 
 
 class LookupsDisabled(ServiceError):
@@ -80,7 +81,8 @@ def resolve_number(raw: str, field: str = "number") -> str:
     try:
         return validate_international(raw)
     except InvalidPhoneNumber as exc:
-        raise InvalidLookup(f"{field}: {exc}") from None
+        shown = raw if len(raw) <= _SHOWN else raw[:_SHOWN] + "..."
+        raise InvalidLookup(f"{field}: {shown!r} {exc.reason}") from None
 
 
 def resolve_numbers(numbers: Sequence[str], field: str = "numbers") -> list[str]:

@@ -37,6 +37,7 @@ from app.sending.schemas import (
 )
 from app.sending.single import SINGLE_ENDPOINT, prepare_single, send_single
 from app.sending.submission import submit
+from app.sending.validation import InvalidSend
 from app.sending.views import get_batch, message_with_timeline
 
 router = APIRouter(tags=["sending"])
@@ -118,6 +119,7 @@ async def post_message(
     summary="Send a batch (campaign)",
 )
 async def post_batch(
+    request: Request,
     payload: SendBatchRequest,
     engine: EngineDep,
     mobivate: MobivateDep,
@@ -131,6 +133,8 @@ async def post_batch(
         ),
     ] = False,
 ) -> JSONResponse:
+    if len(request.query_params.getlist("dry_run")) > 1:
+        raise InvalidSend("dry_run", "is given more than once; give it once, true or false")
     prepared = prepare_batch(payload, settings)
     lookups = LookupPolicy.from_settings(settings)
     if dry_run:

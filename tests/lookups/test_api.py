@@ -217,6 +217,13 @@ async def test_bad_input_is_422_naming_it_and_nothing_is_asked(
     assert small.fake.hlr_lookups == []
 
 
+async def test_a_huge_number_is_not_echoed_back_whole(small: Harness) -> None:
+    response = await lookups(small, ["4" * 100_000])
+    assert response.status_code == 422
+    assert len(response.text) < 300
+    assert response.json()["detail"].startswith("numbers[0]: '" + "4" * 40 + "...'")
+
+
 async def test_a_huge_list_is_refused_before_anything_is_asked(database_url: str) -> None:
     async for harness in start(database_url, batch_max_messages=50):
         response = await lookups(harness, [number(i) for i in range(51)])

@@ -203,6 +203,7 @@ async def test_dry_run_needs_no_api_key_unless_numbers_are_verified(database_url
     [
         ("?dry_run=true", {"messages": []}, "at least one"),
         ("?dry_run=perhaps", {"messages": [{"to": number(0), "text": "x"}]}, "dry_run"),
+        ("?dry_run=true&dry_run=false", {"messages": ONE}, "dry_run: is given more than once"),
         ("?dry_run=true", {"messages": [{"to": number(0), "text": "x"}], "verify": 1}, "verify"),
         ("?dry_run=true", {"messages": ONE, "verify_numbers": "no?"}, "verify_numbers"),
         ("?dry_run=true", {"messages": ONE, "originator": "x" * 12}, "originator"),
