@@ -65,7 +65,7 @@ async def test_silence_is_detected_and_the_urls_registered_again(
     assert len(registration_calls(watched.fake)) == 3
     sent = await stolen_and_waiting(watched)
 
-    await eventually(lambda: _count(watched, 6), within=5, what="registering again")
+    await eventually(lambda: _count(watched, 6), within=15, what="registering again")
     assert watched.fake.webhooks["receipt"] == OURS
     again = registration_calls(watched.fake)[3:]
     assert sorted(call.path for call in again[:3]) == sorted(f"/webhooks/{k}" for k in KINDS)
@@ -106,11 +106,11 @@ async def test_replicas_register_each_kind_once_per_silence(database_url: str) -
     settings = silence_settings(database_url, receipt_silence_minutes=0.05)  # 3 s
     async with start_harness(settings) as first:
         assert first.running.runtime.registration is not None
-        await eventually(lambda: _count(first, 3), within=5, what="the registration at startup")
+        await eventually(lambda: _count(first, 3), within=15, what="the registration at startup")
         async with start_app(settings, mobivate_transport=first.fake.transport()):
             await stolen_and_waiting(first)
-            await eventually(lambda: _count(first, 6), within=5, what="registering again")
-            await eventually(lambda: _stays(first, 6), within=5, what="no second registration")
+            await eventually(lambda: _count(first, 6), within=15, what="registering again")
+            await eventually(lambda: _stays(first, 6), within=15, what="no second registration")
     per_kind = [call.path for call in registration_calls(first.fake)[3:]]
     assert sorted(per_kind) == sorted(f"/webhooks/{k}" for k in KINDS)
 
