@@ -251,6 +251,34 @@ class Settings(BaseSettings):
     idempotency_poll_seconds: float = Field(
         default=0.1, gt=0, description="How often it looks while waiting."
     )
+    receipt_silence_minutes: float = Field(
+        default=30.0,
+        ge=0,
+        description="When messages have waited this long for a delivery receipt and none has "
+        "come (or receipts stop this long for a batch still sending), log a WARNING, raise "
+        "`receipt_silence_alarm` and register the webhook URLs again (see [Receipts go silent]"
+        "(registration.md#receipts-go-silent)); `0` turns the alarm off.",
+    )
+    hlr_batch_size: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="Most numbers in one call to Mobivate's number lookup (`GET /hlr`); a longer "
+        "list is split into several calls (see [Number lookups](lookups.md)).",
+    )
+    hlr_cache_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="How long a definite lookup answer (reachable or not) is served without "
+        "asking Mobivate again; `0` asks every time.",
+    )
+    hlr_daily_limit: int = Field(
+        default=10_000,
+        ge=0,
+        description="Most numbers sent to Mobivate's lookup per UTC day, over every replica, so "
+        "a loop cannot run up a bill; past it lookups get `429`, cached answers are still "
+        "served. `0` allows cached answers only.",
+    )
     reconcile_interval_minutes: float = Field(
         default=0.0,
         ge=0,
@@ -262,6 +290,13 @@ class Settings(BaseSettings):
         default=360.0,
         gt=0,
         description="Scheduled reconciliation looks at messages submitted at least this long ago.",
+    )
+    reconcile_search_pages: int = Field(
+        default=20,
+        ge=0,
+        description="Most pages (1,000 entries each) of Mobivate's message-log search one "
+        "scheduled reconciliation reads to find batch messages that never got a receipt; `0` "
+        "skips the search.",
     )
     event_stream_keepalive_seconds: float = Field(
         default=15.0,

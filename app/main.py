@@ -23,6 +23,7 @@ from app.api.openapi import install_openapi
 from app.config import Settings, get_settings
 from app.core.logs import register_secret
 from app.feed import api as feed
+from app.lookups import api as lookups
 from app.ops import health, metrics_api, overview
 from app.optouts import api as optouts
 from app.registration import api as registration
@@ -36,7 +37,7 @@ from app.webhooks import receive as webhooks
 API_PREFIX = "/api/v1"
 API_ROUTERS = tuple(
     domain.router
-    for domain in (registration, optouts, sending, webhook_lists, feed, stats, overview)
+    for domain in (registration, optouts, sending, lookups, webhook_lists, feed, stats, overview)
 )
 
 

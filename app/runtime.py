@@ -38,6 +38,7 @@ from app.optouts.learned import ReceiptOptouts
 from app.optouts.outbox import OutboxWorker
 from app.optouts.sync import PeriodicOptoutSync
 from app.registration.registrar import start_registration
+from app.registration.silence_watch import SilenceWatch
 from app.stats.rollup import RollupTask
 from app.webhooks.ingest import AfterStoreStep, IngestWriter
 from app.webhooks.outage import open_outage_spool
@@ -63,6 +64,7 @@ class Runtime:
     # Only while serving:
     webhooks: WebhookReceiver | None = None
     registration: Worker | None = None
+    silence: SilenceWatch | None = None
 
 
 def open_engine(settings: Settings) -> AsyncEngine:
@@ -191,8 +193,23 @@ async def open_runtime(
         registration = start_registration(settings, engine, once, secret)
         if registration is not None:
             stack.push_async_callback(registration.stop)
+        silence = None
+        if settings.receipt_silence_minutes > 0:
+            silence = SilenceWatch.from_settings(settings, engine, once, secret)
+            silence.start()
+            stack.push_async_callback(silence.stop)
         yield Runtime(
-            settings, engine, secret, http, mobivate, writer, outbox, feed, receiver, registration
+            settings,
+            engine,
+            secret,
+            http,
+            mobivate,
+            writer,
+            outbox,
+            feed,
+            receiver,
+            registration,
+            silence,
         )
 
 
@@ -230,6 +247,7 @@ async def _start_background(
             mobivate,
             interval_seconds=settings.reconcile_interval_minutes * 60,
             older_than=timedelta(minutes=settings.reconcile_older_than_minutes),
+            search_pages=settings.reconcile_search_pages,
         )
         reconcile.start()
         stack.push_async_callback(reconcile.stop)

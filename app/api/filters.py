@@ -126,6 +126,18 @@ class ReceiptQuery(WebhookListQuery):
         None, ge=-MAX_CODE, le=MAX_CODE, description="Mobivate status code, e.g. 1"
     )
     reference: str | None = Field(None, max_length=255, description="clientReference")
+    hlr_network: str | None = Field(
+        None,
+        max_length=255,
+        description="Network named by the receipt's hlr object (the ported one when ported)",
+    )
+    hlr_country: str | None = Field(
+        None, max_length=255, description="Country named by the receipt's hlr object"
+    )
+    hlr_ported: bool | None = Field(None, description="Whether the hlr object says ported")
+    hlr_reachable: bool | None = Field(
+        None, description="What the hlr object says of the number (see Number lookups)"
+    )
 
     @field_validator("status")
     @classmethod

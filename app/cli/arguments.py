@@ -30,6 +30,14 @@ def duration(value: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def duration_or_zero(value: str) -> timedelta:
+    """As `duration`, and `0s` (no minimum age) too."""
+    try:
+        return parse_duration(value, zero=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def day(value: str) -> date:
     try:
         return date.fromisoformat(value)

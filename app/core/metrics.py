@@ -79,6 +79,13 @@ STATUS_TRANSITIONS = Counter(
     ["from_status", "to_status"],
 )
 
+RECEIPT_SILENCE_ALARM = Gauge(
+    "receipt_silence_alarm",
+    "1 while delivery receipts are silent although messages wait for them "
+    "(RECEIPT_SILENCE_MINUTES), else 0",
+    multiprocess_mode="livemax",
+)
+
 
 def observe_mobivate_call(operation: str, outcome: str, seconds: float) -> None:
     MOBIVATE_CALLS.labels(operation, outcome).inc()

@@ -86,6 +86,12 @@ class Receipt(Base):
     parts: Mapped[int | None] = mapped_column(Integer)
     part: Mapped[int | None] = mapped_column(Integer)
     hlr: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # What `hlr` says, where it says it (see app/mobivate/hlr.py `receipt_hlr`).
+    hlr_reachable: Mapped[bool | None] = mapped_column(Boolean)
+    hlr_network: Mapped[str | None] = mapped_column(String(255))
+    hlr_country: Mapped[str | None] = mapped_column(String(255))
+    hlr_ported: Mapped[bool | None] = mapped_column(Boolean)
+    hlr_mcc_mnc: Mapped[str | None] = mapped_column(String(16))
     # The sent message this receipt reports on, once known (see app/delivery/linking.py).
     outbound_message_id: Mapped[int | None] = mapped_column(
         ForeignKey("outbound_messages.id", ondelete="SET NULL"), index=True
@@ -468,6 +474,34 @@ class StatsDirtyHour(Base):
     hour: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class NumberLookup(Base):
+    """The latest definite HLR answer for a number (reachable or not), served from here until it
+    is older than HLR_CACHE_HOURS (see app/lookups/)."""
+
+    __tablename__ = "number_lookups"
+
+    msisdn: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reachable: Mapped[bool | None] = mapped_column(Boolean)
+    network: Mapped[str | None] = mapped_column(String(255))
+    country: Mapped[str | None] = mapped_column(String(255))
+    ported: Mapped[bool | None] = mapped_column(Boolean)
+    # Mobivate's `status` and `error` objects, as it wrote them.
+    status: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    mobivate_batch_id: Mapped[str | None] = mapped_column(String(128))
+    looked_up_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LookupUsage(Base):
+    """Numbers sent to Mobivate's HLR per UTC day, held against HLR_DAILY_LIMIT."""
+
+    __tablename__ = "lookup_usage"
+
+    # YYYY-MM-DD, UTC.
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer)
+
+
 def _table_of(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
@@ -490,3 +524,5 @@ IDEMPOTENCY_KEYS = _table_of(IdempotencyKey)
 FEED_EVENTS = _table_of(FeedEvent)
 STATS_HOURS = _table_of(StatsHour)
 STATS_DIRTY_HOURS = _table_of(StatsDirtyHour)
+NUMBER_LOOKUPS = _table_of(NumberLookup)
+LOOKUP_USAGE = _table_of(LookupUsage)

@@ -21,7 +21,9 @@ class PeriodicReconcile:
         *,
         interval_seconds: float,
         older_than: timedelta,
+        search_pages: int = 20,
     ) -> None:
+        self._search_pages = search_pages
         self._engine = engine
         self._mobivate = mobivate
         self._interval = interval_seconds
@@ -37,14 +39,24 @@ class PeriodicReconcile:
         await self.worker.stop()
 
     async def _step(self) -> float:
-        report = await reconcile(self._engine, self._mobivate, older_than=self._older_than)
+        report = await reconcile(
+            self._engine,
+            self._mobivate,
+            older_than=self._older_than,
+            search_pages=self._search_pages,
+        )
         if report.examined:
             logger.info(
-                "reconciliation: %d examined, %d now final, %d still open, %d failed lookups",
+                "reconciliation: %d examined, %d now final (%d by id, %d by search), %d still "
+                "open, %d unknown to Mobivate, %d failed lookups, %d failed searches",
                 report.examined,
                 report.now_final,
+                report.settled_by_id,
+                report.settled_by_search,
                 report.still_open,
+                report.unknown,
                 report.failed,
+                report.failed_searches,
             )
         return self._interval
 

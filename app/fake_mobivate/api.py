@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from app.fake_mobivate.hlr import hlr_answer
 from app.fake_mobivate.payloads import message_log, optout_record
 from app.fake_mobivate.records import FakeMessage, new_hex_id
 from app.fake_mobivate.rules import (
@@ -59,6 +60,7 @@ class MobivateApi:
             Route("/optout", self.delete_optout, methods=["DELETE"]),
             Route("/message", self.search_messages, methods=["GET"]),
             Route("/message/{id}", self.get_message, methods=["GET"]),
+            Route("/hlr", self.hlr_lookup, methods=["GET"]),
         ]
 
     async def auth_test(self, request: Request) -> JSONResponse:
@@ -221,6 +223,16 @@ class MobivateApi:
             key=lambda message: message.created,
         )
         return JSONResponse([message_log(message) for message in found[window]])
+
+    async def hlr_lookup(self, request: Request) -> JSONResponse:
+        raw = request.query_params.get("lookup")
+        if not raw:
+            raise Rejection(400, "Missing required parameter: lookup")
+        numbers = [part.strip().lstrip("+") for part in raw.split(",")]
+        for number in numbers:
+            check_mobile(number)
+        self.fake.hlr_lookups.append(numbers)
+        return JSONResponse(hlr_answer(numbers, self.fake.hlr))
 
 
 def _batch_item(item: object, where: str) -> dict[str, Any]:

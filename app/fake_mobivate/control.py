@@ -2,7 +2,7 @@
 message, a click or a receipt to the registered webhooks, and inspect what it received."""
 
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import httpx
 from starlette.requests import Request
@@ -10,9 +10,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app.fake_mobivate.api import json_object
+from app.fake_mobivate.hlr import HLR_STATES, HlrState
 from app.fake_mobivate.payloads import DEFAULT_CLICK_URL, message_log
 from app.fake_mobivate.records import FakeMessage, NoWebhook
-from app.fake_mobivate.rules import Rejection, optional_str, required_str
+from app.fake_mobivate.rules import (
+    Rejection,
+    check_mobile,
+    optional_bool,
+    optional_str,
+    required_str,
+)
 
 if TYPE_CHECKING:
     from app.fake_mobivate.core import FakeMobivate
@@ -32,6 +39,7 @@ class FakeControl:
             Route("/_fake/incoming", self.incoming, methods=["POST"]),
             Route("/_fake/click", self.click, methods=["POST"]),
             Route("/_fake/receipt", self.receipt, methods=["POST"]),
+            Route("/_fake/hlr", self.hlr, methods=["POST"]),
         ]
 
     async def requests(self, request: Request) -> JSONResponse:
@@ -72,6 +80,16 @@ class FakeControl:
         message = self._require(required_str(body, "messageId"))
         status = optional_str(body, "status") or "DELIVERED"
         return await self._forward(self.fake.send_receipt(message, status))
+
+    async def hlr(self, request: Request) -> JSONResponse:
+        body = await json_object(request)
+        number = check_mobile(required_str(body, "number").lstrip("+"))
+        state = optional_str(body, "state") or "live"
+        if state not in HLR_STATES:
+            raise Rejection(400, f"state: one of {', '.join(HLR_STATES)}")
+        ported = optional_bool(body, "ported") or False
+        self.fake.set_hlr(number, cast(HlrState, state), ported=ported)
+        return JSONResponse({"number": number, "state": state, "ported": ported})
 
     def _lookup(self, message_id: str | None) -> FakeMessage | None:
         return None if message_id is None else self._require(message_id)

@@ -24,6 +24,7 @@ from starlette.responses import Response
 from app.fake_mobivate.api import MobivateApi
 from app.fake_mobivate.control import FakeControl
 from app.fake_mobivate.gate import Gate
+from app.fake_mobivate.hlr import HlrEntry, HlrState, hlr_result
 from app.fake_mobivate.payloads import (
     DEFAULT_CLICK_URL,
     DEFAULT_DEVICE,
@@ -71,6 +72,9 @@ class FakeMobivate:
         self.sent: list[FakeMessage] = []
         self.received: list[FakeMessage] = []
         self.owner_user_id = new_hex_id()
+        # What `GET /hlr` says of a number (live unless set), and the numbers of each lookup.
+        self.hlr: dict[str, HlrEntry] = {}
+        self.hlr_lookups: list[list[str]] = []
         self._failures: deque[int] = deque()
         self._by_id: dict[str, FakeMessage] = {}
         self._optout_ids = itertools.count(1354505990)
@@ -110,6 +114,11 @@ class FakeMobivate:
         self.optouts[mobile] = entry
         return entry
 
+    def set_hlr(self, number: str, state: HlrState = "live", *, ported: bool = False) -> None:
+        """What HLR lookups of `number` (international digits) answer from now on; its receipts
+        carry the same as their `hlr` object."""
+        self.hlr[number.lstrip("+")] = HlrEntry(state, ported)
+
     def accept(self, messages: list[FakeMessage]) -> None:
         """Record messages Mobivate has just accepted for sending."""
         for message in messages:
@@ -140,7 +149,8 @@ class FakeMobivate:
         created: datetime | None = None,
     ) -> httpx.Response:
         """POST a delivery receipt to the registered receipt URL. `status_code` defaults to the
-        documented code of `status`."""
+        documented code of `status`; `hlr` is the lookup result of a number marked with
+        `set_hlr`, else null."""
         target = self._resolve(message)
         code = STATUS_CODES.get(status.upper()) if status_code is None else status_code
         if code is None:
@@ -148,7 +158,10 @@ class FakeMobivate:
         url = self._webhook("receipt")
         target.set_status(status)
         target.receipts.append(status)
-        return await self._post(url, receipt_payload(target, status, code, created or utc_now()))
+        entry = self.hlr.get(target.recipient)
+        hlr = None if entry is None else hlr_result(target.recipient, entry)
+        payload = receipt_payload(target, status, code, created or utc_now(), hlr)
+        return await self._post(url, payload)
 
     async def send_incoming(
         self,

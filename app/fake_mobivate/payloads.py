@@ -30,7 +30,11 @@ def epoch_millis(value: datetime) -> int:
 
 
 def receipt_payload(
-    message: FakeMessage, status: str, status_code: int, created: datetime
+    message: FakeMessage,
+    status: str,
+    status_code: int,
+    created: datetime,
+    hlr: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "deliveryMessageId": message.id,
@@ -40,7 +44,7 @@ def receipt_payload(
         "status": status,
         "statusCode": status_code,
         "parts": message.parts,
-        "hlr": None,
+        "hlr": hlr,
     }
 
 

@@ -8,7 +8,7 @@ otherwise deliver it twice.
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from http import HTTPStatus
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from app.mobivate.errors import (
     MobivateRefused,
     MobivateUnavailable,
 )
+from app.mobivate.hlr import HlrLookup
 from app.mobivate.models import (
     MAX_BATCH_SIZE,
     BatchRequest,
@@ -164,6 +165,18 @@ class MobivateClient:
             params["direction"] = direction
         data = await self._call("search_messages", "GET", "/message", params=params, retry=True)
         return _parse_list(MessageLog, data, "/message")
+
+    async def hlr_lookup(self, numbers: Sequence[str]) -> HlrLookup:
+        """Verify numbers (international digits, no '+') with `GET /hlr?lookup=`. Not retried:
+        every number is billed, and a retry after a timeout could be billed twice."""
+        if not numbers:
+            raise ValueError("an HLR lookup needs at least one number")
+        for number in numbers:
+            if not (number.isascii() and number.isdigit()):
+                raise ValueError("HLR lookups take international numbers as digits only")
+        params = {"lookup": ",".join(numbers)}
+        data = await self._call("hlr_lookup", "GET", "/hlr", params=params, retry=False)
+        return _parse(HlrLookup, data, "/hlr")
 
     async def _call(
         self,

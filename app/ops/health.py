@@ -7,9 +7,16 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.api.deps import EngineDep, SettingsDep, WebhookSecretDep, runtime_part
+from app.api.deps import (
+    EngineDep,
+    SettingsDep,
+    WebhookSecretDep,
+    optional_runtime_part,
+    runtime_part,
+)
 from app.config import Settings
 from app.core.migrate import current_revisions, head_revisions
+from app.registration.silence_watch import SilenceWatch
 from app.registration.status import readiness_detail
 from app.webhooks.receive import WebhookReceiver
 
@@ -33,8 +40,12 @@ async def readyz(
     settings: SettingsDep,
     secret: WebhookSecretDep,
     webhooks: Annotated[WebhookReceiver, runtime_part("webhooks", WebhookReceiver)],
+    silence: Annotated[SilenceWatch | None, optional_runtime_part("silence", SilenceWatch)],
 ) -> JSONResponse:
     ready, body = await readiness(engine, settings, secret, webhooks)
+    if silence is not None:
+        # Informational only: a silence is Mobivate's side or the registration, not this instance.
+        body["receipts"] = silence.readiness_detail()
     return JSONResponse(body, status_code=200 if ready else 503)
 
 

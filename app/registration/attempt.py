@@ -78,3 +78,37 @@ async def register_now(
         if outcome.error is not None and not isinstance(outcome.error, MobivateRefused):
             break
     return outcomes
+
+
+async def register_again(
+    engine: AsyncEngine,
+    client: MobivateClient,
+    targets: dict[WebhookKind, str],
+    account: str,
+    *,
+    unless_since: datetime,
+    lease: timedelta,
+) -> list[Outcome]:
+    """Register each kind again unless any instance registered it at or after `unless_since` or
+    holds its claim now: among replicas noticing the same silence, one calls Mobivate per kind.
+    Outcomes of the kinds this instance claimed."""
+    await store.ensure_rows(engine, targets, utcnow())
+    outcomes = []
+    for kind, url in targets.items():
+        now = utcnow()
+        claimed = await store.claim(
+            engine,
+            kind,
+            url,
+            account,
+            now=now,
+            lease_until=now + lease,
+            started_at=now,
+            fresh_since=unless_since,
+        )
+        if claimed is None:
+            continue
+        outcome = await attempt(client, kind, url)
+        await record(engine, outcome, None)
+        outcomes.append(outcome)
+    return outcomes

@@ -12,8 +12,10 @@ from app.api.docs import with_csv
 from app.api.filters import BatchQuery, MessageQuery
 from app.api.listing import answer_list
 from app.api.pagination import Page
+from app.lookups.lookup import LookupPolicy
 from app.sending.batch import BATCH_ENDPOINT, send_batch
 from app.sending.batch_checks import prepare_batch
+from app.sending.dry_run import dry_run_batch
 from app.sending.idempotency import Reply
 from app.sending.lists import (
     BATCH_SPEC,
@@ -26,6 +28,7 @@ from app.sending.lists import (
 from app.sending.schemas import (
     BatchCreatedOut,
     BatchDetailOut,
+    BatchDryRunOut,
     BatchItem,
     MessageOut,
     MessageWithTimelineOut,
@@ -34,6 +37,7 @@ from app.sending.schemas import (
 )
 from app.sending.single import SINGLE_ENDPOINT, prepare_single, send_single
 from app.sending.submission import submit
+from app.sending.validation import InvalidSend
 from app.sending.views import get_batch, message_with_timeline
 
 router = APIRouter(tags=["sending"])
@@ -60,9 +64,14 @@ _MESSAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **_COMMON_REFUSALS,
 }
 _BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": BatchDryRunOut,
+        "description": "dry_run=true: what would be sent and left out; nothing stored or sent",
+    },
     201: {"model": BatchCreatedOut, "description": "Accepted by Mobivate, in whole or in part"},
     409: {"description": "The Idempotency-Key is still in use by another request"},
     422: {"description": "The request is invalid, no message can be sent, or Mobivate refused"},
+    429: {"description": "verify_numbers: the daily lookup budget (HLR_DAILY_LIMIT) is spent"},
     502: {"description": "Mobivate failed or refused our API key; the batch is stored"},
     **_COMMON_REFUSALS,
 }
@@ -110,13 +119,26 @@ async def post_message(
     summary="Send a batch (campaign)",
 )
 async def post_batch(
+    request: Request,
     payload: SendBatchRequest,
     engine: EngineDep,
     mobivate: MobivateDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKeyHeader = None,
+    dry_run: Annotated[
+        bool,
+        Query(
+            description="Answer what would be sent and left out, and the SMS parts, without "
+            "storing or sending anything"
+        ),
+    ] = False,
 ) -> JSONResponse:
+    if len(request.query_params.getlist("dry_run")) > 1:
+        raise InvalidSend("dry_run", "is given more than once; give it once, true or false")
     prepared = prepare_batch(payload, settings)
+    lookups = LookupPolicy.from_settings(settings)
+    if dry_run:
+        return JSONResponse(await dry_run_batch(engine, mobivate, prepared, lookups))
     reply = await submit(
         engine,
         settings,
@@ -124,7 +146,7 @@ async def post_batch(
         endpoint=BATCH_ENDPOINT,
         idempotency_key=idempotency_key,
         body=payload.model_dump(mode="json"),
-        work=lambda client, attempt: send_batch(engine, client, prepared, attempt),
+        work=lambda client, attempt: send_batch(engine, client, prepared, attempt, lookups),
     )
     return _response(reply)
 

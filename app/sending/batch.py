@@ -1,15 +1,16 @@
 """Sending a campaign through Mobivate (`POST /api/v1/batches`).
 
-Before anything is sent, recipients that are invalid, opted out or (with `exclude_duplicates`)
-repeated are left out and reported one by one. The rest go to Mobivate in calls of at most
+Before anything is sent, recipients that are invalid, opted out, (with `exclude_duplicates`)
+repeated or (with `verify_numbers`) unreachable by Mobivate's number lookup are left out and
+reported one by one (`app.sending.recipients`). The rest go to Mobivate in calls of at most
 `BATCH_CHUNK_SIZE` messages (Mobivate takes 1,000). Just before each call after the first (checked
 with the whole batch a moment earlier) the registry is asked again about that call's recipients,
 so a STOP that arrives while a large batch is being sent protects the later calls: those
-recipients are left out as `opted_out` too. Each call's messages
-are stored as `submitting` (and committed) right before it, each with a reference unique within
-the batch (the caller's, or one we assign): Mobivate's batch answer carries no per-message ids, so
-receipts are matched by the reference they echo. Every call asks Mobivate to leave out numbers on
-its own opt-out list (`excludeOptouts`). Calls are never retried; after a failed call the
+recipients are left out as `opted_out` too. Each call's messages are stored as `submitting` (and
+committed) right before it, each with a reference unique within the batch (the caller's, or one
+we assign): Mobivate's batch answer carries no per-message ids, so receipts are matched by the
+reference they echo. Every call asks Mobivate to leave out numbers on its own opt-out list
+(`excludeOptouts`). Calls are never retried; after a failed call the
 remaining ones are not made, and those messages are stored as `submit_failed`.
 
 The answer is 201 when at least one call was accepted (the batch `state` says whether all were),
@@ -27,6 +28,7 @@ from app.core.phone import mobivate_digits
 from app.core.tables import BATCHES
 from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 from app.delivery.status_rules import SUBMIT_FAILED, SUBMITTED
+from app.lookups.lookup import LookupPolicy
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateError, MobivateRefused, MobivateUnavailable
 from app.mobivate.models import BatchItem, BatchRequest
@@ -34,6 +36,7 @@ from app.mobivate.vocabulary import normalise_id
 from app.optouts.registry import is_opted_out
 from app.sending.batch_checks import PreparedBatch, skip
 from app.sending.idempotency import Attempt, Reply
+from app.sending.recipients import choose_recipients
 from app.sending.submission import (
     failure_detail,
     message_row,
@@ -51,9 +54,13 @@ BATCH_ENDPOINT = "POST /api/v1/batches"
 
 
 async def send_batch(
-    engine: AsyncEngine, mobivate: MobivateClient, prepared: PreparedBatch, attempt: Attempt
+    engine: AsyncEngine,
+    mobivate: MobivateClient,
+    prepared: PreparedBatch,
+    attempt: Attempt,
+    lookups: LookupPolicy,
 ) -> Reply:
-    return await _BatchSender(engine, mobivate, prepared, attempt).run()
+    return await _BatchSender(engine, mobivate, prepared, attempt, lookups).run()
 
 
 class _BatchSender:
@@ -63,7 +70,9 @@ class _BatchSender:
         mobivate: MobivateClient,
         prepared: PreparedBatch,
         attempt: Attempt,
+        lookups: LookupPolicy,
     ) -> None:
+        self.lookups = lookups
         self.engine = engine
         self.mobivate = mobivate
         self.prepared = prepared
@@ -73,23 +82,8 @@ class _BatchSender:
 
     async def run(self) -> Reply:
         prepared = self.prepared
-        skipped = list(prepared.skipped)
-        opted_out = await is_opted_out(self.engine, [m.msisdn for _, m, _ in prepared.items])
-        async with self.engine.connect() as conn:
-            reasons = await optout_reasons(conn, opted_out)
-        kept: list[tuple[int, Outgoing]] = []
-        first_index: dict[str, int] = {}
-        for index, message, raw_to in prepared.items:
-            if message.msisdn in opted_out:
-                reason = reasons.get(message.msisdn, "opted out")
-                skipped.append(skip(index, raw_to, "opted_out", f"{message.msisdn} has {reason}"))
-            elif prepared.exclude_duplicates and message.msisdn in first_index:
-                detail = f"same number as messages[{first_index[message.msisdn]}]"
-                skipped.append(skip(index, raw_to, "duplicate", detail))
-            else:
-                first_index.setdefault(message.msisdn, index)
-                kept.append((index, message))
-        skipped.sort(key=lambda entry: entry["index"])
+        chosen = await choose_recipients(self.engine, self.mobivate, prepared, self.lookups)
+        kept, skipped = chosen.kept, chosen.skipped
         if not kept:
             detail = f"no message in the batch can be sent: all {prepared.requested} were left out"
             return Reply(422, {"detail": detail, "skipped": skipped})

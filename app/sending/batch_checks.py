@@ -2,8 +2,9 @@
 
 A problem with the batch as a whole (no messages, too many, a bad default originator or schedule,
 a caller reference used twice) refuses the request. A problem with one message leaves that
-message out, reported by its index with reason `invalid`; opt-outs and duplicates are left out
-later, in `app.sending.batch`, because they need the database.
+message out, reported by its index with reason `invalid`; opt-outs, duplicates and numbers
+unreachable by lookup are left out later, in `app.sending.recipients`, because they need the
+database.
 """
 
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ class PreparedBatch:
     spread_hours: int | None
     shorten_urls: bool
     exclude_duplicates: bool
+    verify_numbers: bool
     requested: int
     # Messages per call to Mobivate (BATCH_CHUNK_SIZE).
     chunk_size: int = MAX_BATCH_SIZE
@@ -61,6 +63,7 @@ def prepare_batch(request: SendBatchRequest, settings: Settings) -> PreparedBatc
         spread_hours=request.spread_hours,
         shorten_urls=request.shorten_urls,
         exclude_duplicates=request.exclude_duplicates,
+        verify_numbers=request.verify_numbers,
         requested=count,
         chunk_size=settings.batch_chunk_size,
     )

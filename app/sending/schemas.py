@@ -51,6 +51,11 @@ class SendBatchRequest(_Request):
     exclude_duplicates: bool = Field(
         default=True, description="Send one message per number, skipping later duplicates"
     )
+    verify_numbers: bool = Field(
+        default=False,
+        description="Look the numbers up first (HLR) and skip those unreachable or invalid "
+        "(reason hlr_unreachable); lookups count against HLR_DAILY_LIMIT",
+    )
     messages: list[BatchMessageRequest]
 
 
@@ -92,7 +97,7 @@ class MessageWithTimelineOut(MessageOut):
 class SkippedOut(BaseModel):
     index: int
     to: str
-    reason: str = Field(description="opted_out, invalid or duplicate")
+    reason: str = Field(description="opted_out, invalid, duplicate or hlr_unreachable")
     detail: str
 
 
@@ -134,6 +139,24 @@ class BatchDetailOut(BatchOut):
 
 class BatchCreatedOut(BatchOut):
     messages: list[BatchMessageOut]
+
+
+class DryRunMessageOut(BaseModel):
+    index: int
+    to: str
+    reference: str | None = Field(description="Yours; one is assigned when the batch is sent")
+    encoding: str
+    parts: int
+
+
+class BatchDryRunOut(BaseModel):
+    dry_run: bool = Field(description="Always true: nothing was stored or sent")
+    requested: int
+    would_send: int = Field(description="Messages that would be sent")
+    parts: int = Field(description="SMS parts they would take together")
+    skipped_by_reason: dict[str, int] = Field(description="How many would be left out, per reason")
+    skipped: list[SkippedOut]
+    messages: list[DryRunMessageOut]
 
 
 class BatchItem(BaseModel):

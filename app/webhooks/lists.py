@@ -42,6 +42,11 @@ RECEIPT_COLUMNS = [
     RECEIPTS.c.parts,
     RECEIPTS.c.part,
     RECEIPTS.c.outbound_message_id.label("message_id"),
+    RECEIPTS.c.hlr_reachable,
+    RECEIPTS.c.hlr_network,
+    RECEIPTS.c.hlr_country,
+    RECEIPTS.c.hlr_ported,
+    RECEIPTS.c.hlr_mcc_mnc,
     MESSAGES.c.batch_id,
 ]
 RECEIPT_SPEC = ListSpec.of(
@@ -122,6 +127,10 @@ async def receipt_filters(engine: AsyncEngine, query: ReceiptQuery) -> list[Colu
         where.append(RECEIPTS.c.status_code == query.status_code)
     if query.reference is not None:
         where.append(RECEIPTS.c.client_reference == query.reference)
+    for name in ("hlr_network", "hlr_country", "hlr_ported", "hlr_reachable"):
+        value = getattr(query, name)
+        if value is not None:
+            where.append(RECEIPTS.c[name] == value)
     return where
 
 

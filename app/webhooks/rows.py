@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from app.core.phone import InvalidPhoneNumber, resolve_readings
+from app.mobivate.hlr import is_reachable, receipt_hlr
 from app.mobivate.payloads import ParsedClick, ParsedEvent, ParsedIncoming, ParsedReceipt
 
 Row = dict[str, Any]
@@ -79,7 +80,25 @@ def receipt_row(event: ParsedReceipt, request_id: uuid.UUID | None, received_at:
         "parts": event.parts,
         "part": event.part,
         "hlr": event.hlr,
+        **hlr_columns(event.hlr),
     }
+
+
+def hlr_columns(hlr: dict[str, Any] | None) -> Row:
+    """The queryable columns of a receipt's `hlr` object (all None when it says nothing)."""
+    result = receipt_hlr(hlr)
+    network = result.network if result is not None else None
+    return {
+        "hlr_reachable": is_reachable(result) if result is not None else None,
+        "hlr_network": _clip(network.network_name if network else None, 255),
+        "hlr_country": _clip(network.country_name if network else None, 255),
+        "hlr_ported": result.ported if result is not None else None,
+        "hlr_mcc_mnc": _clip(result.mcc_mnc if result is not None else None, 16),
+    }
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    return None if value is None else value[:limit]
 
 
 def incoming_row(

@@ -30,6 +30,11 @@ class ReceiptItem(BaseModel):
         part=None,
         message_id=311,
         batch_id=12,
+        hlr_reachable=True,
+        hlr_network="MNO - Virgin Media O2 (Telefonica UK Ltd)",
+        hlr_country="United Kingdom",
+        hlr_ported=True,
+        hlr_mcc_mnc="23410",
     )
 
     id: int
@@ -46,6 +51,13 @@ class ReceiptItem(BaseModel):
     part: int | None
     message_id: int | None = Field(description=_MESSAGE_ID)
     batch_id: int | None = Field(description=_BATCH_ID)
+    hlr_reachable: bool | None = Field(
+        description="From the receipt's hlr object, where it has one (see Number lookups)"
+    )
+    hlr_network: str | None = Field(description="The network it names (the ported one if ported)")
+    hlr_country: str | None
+    hlr_ported: bool | None
+    hlr_mcc_mnc: str | None
 
 
 class IncomingItem(BaseModel):

@@ -52,6 +52,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "registration_backoff_initial_seconds",
             "registration_backoff_max_seconds",
             "registration_fresh_seconds",
+            "receipt_silence_minutes",
         ),
     ),
     (
@@ -83,7 +84,13 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "idempotency_poll_seconds",
             "reconcile_interval_minutes",
             "reconcile_older_than_minutes",
+            "reconcile_search_pages",
         ),
+    ),
+    (
+        "Number lookups",
+        "[Number lookups](lookups.md)",
+        ("hlr_batch_size", "hlr_cache_hours", "hlr_daily_limit"),
     ),
     (
         "REST API and live feed",

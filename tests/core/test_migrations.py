@@ -3,15 +3,18 @@
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from app.core import migrate
-from app.core.db import Base, create_engine
+from app.core.db import Base, JSONType, UTCDateTime, create_engine
+from app.core.tables import Receipt
 from tests.support.cli import run_cli
 from tests.support.databases import BACKENDS, create_postgres_database, drop_postgres_database
 
@@ -85,6 +88,57 @@ async def test_concurrent_migrate_processes_migrate_once(empty_database: str) ->
     finally:
         await engine.dispose()
     assert current == migrate.head_revisions()
+
+
+async def test_receipts_stored_before_get_their_hlr_columns(empty_database: str) -> None:
+    await asyncio.to_thread(migrate.upgrade, empty_database, "0014")
+    receipts = sa.table(
+        "receipts",
+        sa.column("dedupe_key", sa.String()),
+        sa.column("source", sa.String()),
+        sa.column("received_at", UTCDateTime()),
+        sa.column("occurred_at", UTCDateTime()),
+        sa.column("hlr", JSONType),
+    )
+    hlr = {
+        "mccMnc": "23410",
+        "originalNetwork": {"networkName": "MNO - BT", "countryName": "United Kingdom"},
+        "ported": True,
+        "portedNetwork": {"networkName": "MNO - O2", "countryName": "United Kingdom"},
+        "status": {"groupName": "DELIVERED"},
+    }
+    now = datetime.now(UTC)
+    engine = create_engine(empty_database)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.insert(receipts),
+                [
+                    {"dedupe_key": key, "source": "webhook", "received_at": now,
+                     "occurred_at": now, "hlr": value}
+                    for key, value in (("with-hlr", hlr), ("without", None), ("odd", {"x": 1}))
+                ],
+            )  # fmt: skip
+        await asyncio.to_thread(migrate.upgrade, empty_database)
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(
+                    Receipt.dedupe_key,
+                    Receipt.hlr_reachable,
+                    Receipt.hlr_network,
+                    Receipt.hlr_country,
+                    Receipt.hlr_ported,
+                    Receipt.hlr_mcc_mnc,
+                ).order_by(Receipt.dedupe_key)
+            )
+            found = [tuple(row) for row in rows.all()]
+    finally:
+        await engine.dispose()
+    assert found == [
+        ("odd", None, None, None, None, None),
+        ("with-hlr", True, "MNO - O2", "United Kingdom", True, "23410"),
+        ("without", None, None, None, None, None),
+    ]
 
 
 def test_head_is_single() -> None:

@@ -34,6 +34,7 @@ async def reconcile_cli(harness: Harness, *args: str) -> tuple[int, str, str]:
         older_than=parsed.older_than,
         limit=parsed.limit,
         concurrency=parsed.concurrency,
+        search_pages=parsed.search_pages,
         transport=harness.fake.transport(),
         retry_wait_seconds=0.001,
         out=out,
@@ -149,12 +150,21 @@ def test_durations(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "6", "h", "0h", "-1h", "1.5h", "6 hours", "6y"])
+@pytest.mark.parametrize("text", ["", "6", "h", "-1h", "-0s", "1.5h", "6 hours", "6y"])
 def test_bad_durations_are_usage_errors(text: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(["reconcile", f"--older-than={text}"])
     assert exit_info.value.code == 2
     assert "duration" in capsys.readouterr().err
+
+
+def test_reconcile_takes_zero_but_purge_does_not(capsys: pytest.CaptureFixture[str]) -> None:
+    assert build_parser().parse_args(["reconcile", "--older-than", "0s"]).older_than == timedelta()
+    assert build_parser().parse_args(["reconcile", "--older-than", "0h"]).older_than == timedelta()
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["purge", "--older-than", "0s"])
+    assert exit_info.value.code == 2
+    assert "more than zero" in capsys.readouterr().err
 
 
 def test_default_is_six_hours() -> None:

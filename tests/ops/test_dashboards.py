@@ -100,7 +100,7 @@ def test_promtool_accepts_the_rules_and_the_configuration() -> None:
         assert process.returncode == 0, output
         return output
 
-    assert "SUCCESS: 10 rules found" in asyncio.run(check("rules", str(ALERTS)))
+    assert "SUCCESS: 11 rules found" in asyncio.run(check("rules", str(ALERTS)))
     asyncio.run(check("config", str(PROMETHEUS)))
 
 
