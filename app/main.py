@@ -31,12 +31,22 @@ from app.sending import api as sending
 from app.stats import api as stats
 from app.ui.pages import UI_PATH, install_ui
 from app.webhooks import api as webhook_lists
+from app.webhooks import quarantine_api
 from app.webhooks import receive as webhooks
 
 API_PREFIX = "/api/v1"
 API_ROUTERS = tuple(
     domain.router
-    for domain in (registration, optouts, sending, webhook_lists, feed, stats, overview)
+    for domain in (
+        registration,
+        optouts,
+        sending,
+        webhook_lists,
+        quarantine_api,
+        feed,
+        stats,
+        overview,
+    )
 )
 
 

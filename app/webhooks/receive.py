@@ -20,7 +20,13 @@ from app.api.deps import part_of
 from app.core.metrics import WEBHOOK_EVENTS, WEBHOOKS_IN_PROGRESS
 from app.mobivate.vocabulary import WebhookKind
 from app.webhooks import intake
-from app.webhooks.ingest import IngestRefused, IngestUnavailable, IngestWriter, RawWebhook
+from app.webhooks.ingest import (
+    IngestRefused,
+    IngestRejected,
+    IngestUnavailable,
+    IngestWriter,
+    RawWebhook,
+)
 from app.webhooks.intake import Intake
 from app.webhooks.outage import OutageSpool
 from app.webhooks.secret import secret_matches
@@ -164,6 +170,8 @@ class WebhookReceiver:
             return _error(422, exc.message)
         except IngestUnavailable:
             return await _keep_for_later(self.spool, raw, examined)
+        except IngestRejected as exc:
+            return await _quarantine(self.spool, raw, exc.message)
 
         if examined.events is None:
             WEBHOOK_EVENTS.labels(kind.value, examined.outcome).inc()
@@ -201,6 +209,18 @@ async def _keep_for_later(spool: OutageSpool, raw: RawWebhook, examined: Intake)
     if examined.events is None:
         return _error(examined.status_code, examined.error or "")
     return _json(200, _SPOOLED)
+
+
+async def _quarantine(spool: OutageSpool, raw: RawWebhook, reason: str) -> Response:
+    """The database answers but will not store the request, not even raw: keep it aside."""
+    try:
+        await spool.quarantine.add(raw, reason)
+    except (OSError, sqlite3.Error) as exc:
+        WEBHOOK_EVENTS.labels(raw.kind.value, "unavailable").inc()
+        logger.error("webhook request not kept: refused by the database and %s", exc)
+        return _json(503, _UNAVAILABLE)
+    WEBHOOK_EVENTS.labels(raw.kind.value, "quarantined").inc()
+    return _error(422, reason)
 
 
 routes = [Route("/webhooks/{secret}/{kind}", WebhookEndpoint(), methods=["POST"])]
