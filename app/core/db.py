@@ -88,14 +88,17 @@ def ensure_sqlite_directory(url: str) -> None:
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """SQL parameters (phone numbers, message text) never appear in an error's text, so never
+    in a log line or a traceback."""
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
         ensure_sqlite_directory(url)
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     else:
         engine = create_async_engine(
             url,
+            hide_parameters=True,
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,

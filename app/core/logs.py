@@ -107,5 +107,7 @@ def configure_logging(level: str, log_format: LogFormat = "text") -> None:
     # Requests are logged by app.api.middleware with the route template, never the raw path
     # (which carries the webhook secret).
     logging.getLogger("uvicorn.access").disabled = True
+    # aiosqlite logs every statement's parameters at DEBUG (phone numbers, message text).
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     # Alembic announces each of its plugins at INFO on every start; only its migrations matter.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

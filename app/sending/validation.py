@@ -3,7 +3,8 @@
 Recipients must be possible international numbers (`app.core.phone.validate_international`) and are
 kept in registry form, as the opt-out registry keeps them. Originators are 1 to 11 letters, digits
 or spaces (at least one of them not a space), or 1 to 15 digits (Mobivate's limits). Text must
-not be empty or only whitespace. `schedule_at` needs a timezone and must be in the future.
+not be empty or only whitespace, nor hold control characters (`app.core.text_rules`).
+`schedule_at` needs a timezone and must be in the future.
 """
 
 import re
@@ -13,6 +14,7 @@ from datetime import datetime
 from app.core.errors import ServiceError
 from app.core.phone import InvalidPhoneNumber, validate_international
 from app.core.sms_text import analyse
+from app.core.text_rules import PROBLEM, has_forbidden
 
 _ALPHANUMERIC = re.compile(r"[A-Za-z0-9 ]{1,11}")
 _NUMERIC = re.compile(r"[0-9]{1,15}")
@@ -42,6 +44,7 @@ class Outgoing:
 
 
 def check_recipient(value: str, field: str = "to") -> str:
+    _check_characters(value, field)
     try:
         return validate_international(value)
     except InvalidPhoneNumber as exc:
@@ -67,7 +70,13 @@ def check_originator(value: str | None, field: str = "originator") -> str:
 def check_text(value: str, field: str = "text") -> str:
     if not value.strip():
         raise InvalidSend(field, "must not be empty")
+    _check_characters(value, field)
     return value
+
+
+def _check_characters(value: str, field: str) -> None:
+    if has_forbidden(value):
+        raise InvalidSend(field, PROBLEM)
 
 
 def check_reference(value: str | None, field: str = "reference") -> str | None:
@@ -77,12 +86,14 @@ def check_reference(value: str | None, field: str = "reference") -> str | None:
         raise InvalidSend(field, "must not be blank; leave it out to get one assigned")
     if len(value) > MAX_REFERENCE:
         raise InvalidSend(field, f"at most {MAX_REFERENCE} characters")
+    _check_characters(value, field)
     return value
 
 
 def check_route(value: str, field: str = "route_id") -> str:
     if not value.strip() or len(value) > MAX_ROUTE_ID:
         raise InvalidSend(field, f"must be 1 to {MAX_ROUTE_ID} characters, e.g. 'mglobal'")
+    _check_characters(value, field)
     return value
 
 

@@ -43,7 +43,7 @@ from app.core.tables import WEBHOOK_REQUESTS as REQUESTS_TABLE
 from app.mobivate.payloads import ParsedEvent
 from app.mobivate.vocabulary import WebhookKind
 from app.webhooks import ingest_pg
-from app.webhooks.rows import Row, event_row
+from app.webhooks.rows import Row, cleaned, event_row
 
 logger = logging.getLogger(__name__)
 
@@ -413,8 +413,8 @@ class IngestWriter:
             "id": raw.id,
             "kind": raw.kind.value,
             "received_at": raw.received_at,
-            "content_type": raw.content_type,
-            "client_addr": raw.client_addr,
+            "content_type": cleaned(raw.content_type),
+            "client_addr": cleaned(raw.client_addr),
             "body": raw.body,
             "body_size": raw.body_size,
             "truncated": raw.truncated,

@@ -7,6 +7,10 @@ De-duplication rules (a redelivery is stored once):
 - click: the same fields (the payload has no id and no timestamp) received within the same
   click de-duplication window (`CLICK_DEDUPE_WINDOW_SECONDS`, windows aligned to the UTC epoch).
 
+Text in the rows loses the characters no database holds or that forge log lines
+(`app.core.text_rules`: NUL and other control characters but tab and line breaks); the dedupe key
+is computed before, and the raw body keeps them.
+
 Receipts and incoming messages also get `occurred_at`: Mobivate's event time, or the time the
 event reached us when Mobivate gave none it could parse. The REST API orders and filters on it.
 """
@@ -18,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from app.core.phone import InvalidPhoneNumber, normalise_msisdn
+from app.core.text_rules import without_forbidden
 from app.mobivate.payloads import ParsedClick, ParsedEvent, ParsedIncoming, ParsedReceipt
 
 Row = dict[str, Any]
@@ -130,7 +135,20 @@ def event_row(
     click_window_seconds: int,
 ) -> Row:
     if isinstance(event, ParsedReceipt):
-        return receipt_row(event, request_id, received_at)
-    if isinstance(event, ParsedIncoming):
-        return incoming_row(event, request_id, received_at)
-    return click_row(event, request_id, received_at, click_window_seconds)
+        row = receipt_row(event, request_id, received_at)
+    elif isinstance(event, ParsedIncoming):
+        row = incoming_row(event, request_id, received_at)
+    else:
+        row = click_row(event, request_id, received_at, click_window_seconds)
+    return {key: cleaned(value) for key, value in row.items()}
+
+
+def cleaned(value: Any) -> Any:
+    """`value` with the forbidden characters removed from every string in it (JSON included)."""
+    if isinstance(value, str):
+        return without_forbidden(value)
+    if isinstance(value, dict):
+        return {cleaned(key): cleaned(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [cleaned(item) for item in value]
+    return value

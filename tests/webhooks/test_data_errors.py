@@ -103,7 +103,7 @@ async def test_a_request_refused_even_raw_is_quarantined_listed_and_replayed(
         still = await client.post("/api/v1/webhooks/quarantine/replay", json={})
         assert [i["outcome"] for i in still.json()["items"]] == ["still refused"]
         assert (await client.get("/api/v1/webhooks/quarantine")).json()["items"][0]["attempts"] == 2
-    replayed = await client.post("/api/v1/webhooks/quarantine/replay")
+    replayed = await client.post("/api/v1/webhooks/quarantine/replay", json={})
     assert replayed.status_code == 200, replayed.text
     assert replayed.json()["items"] == [
         {"request_id": listed[0]["request_id"], "outcome": "stored", "detail": None}
