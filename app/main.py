@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import __version__
+from app.api.body_limit import BodyLimitMiddleware
 from app.api.deps import ApiAuth, TokenOrTicketAuth
 from app.api.docs import AUTH
 from app.api.docs_pages import ASSETS_PATH, install_docs_pages
@@ -124,6 +125,7 @@ def create_app(
             expose_headers=["X-Request-ID", "Idempotent-Replayed", "Location"],
             max_age=600,
         )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(
         RequestContextMiddleware,
         access_log=settings.access_log,

@@ -78,6 +78,7 @@ def prepare_batch(request: SendBatchRequest, settings: Settings) -> PreparedBatc
                 item.text,
                 item.originator or default_originator,
                 item.reference,
+                max_parts=settings.max_message_parts,
                 where=f"messages[{index}].",
             )
         except InvalidSend as exc:

@@ -3,8 +3,8 @@
 Recipients must be possible international numbers (`app.core.phone.validate_international`) and are
 kept in registry form, as the opt-out registry keeps them. Originators are 1 to 11 letters, digits
 or spaces (at least one of them not a space), or 1 to 15 digits (Mobivate's limits). Text must
-not be empty or only whitespace, nor hold control characters (`app.core.text_rules`).
-`schedule_at` needs a timezone and must be in the future.
+not be empty or only whitespace, nor need more than MAX_MESSAGE_PARTS SMS parts, nor hold control
+characters (`app.core.text_rules`). `schedule_at` needs a timezone and must be in the future.
 """
 
 import re
@@ -114,12 +114,19 @@ def check_message(
     originator: str | None,
     reference: str | None,
     *,
+    max_parts: int,
     where: str = "",
 ) -> Outgoing:
     msisdn = check_recipient(to, f"{where}to")
     sender = check_originator(originator, f"{where}originator")
     body = check_text(text, f"{where}text")
     segments = analyse(body)
+    if segments.parts > max_parts:
+        raise InvalidSend(
+            f"{where}text",
+            f"{len(body)} characters ({segments.encoding.value}) need {segments.parts} SMS parts; "
+            f"at most {max_parts} (MAX_MESSAGE_PARTS)",
+        )
     return Outgoing(
         msisdn=msisdn,
         originator=sender,
