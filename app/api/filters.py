@@ -53,6 +53,12 @@ class ListQuery(BaseModel):
         description="`csv` streams every matching row from `cursor` on as CSV, read `limit` "
         "rows at a time (as does `Accept: text/csv`)",
     )
+    csv_cells: Literal["safe", "raw"] = Field(
+        "safe",
+        description="In CSV, `safe` escapes a cell a spreadsheet would run as a formula (one "
+        "starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`); `raw` "
+        "writes values as stored",
+    )
 
     _text = field_validator("*")(refuse_forbidden)
 
