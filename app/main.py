@@ -11,10 +11,10 @@ import httpx
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import __version__
 from app.api.body_limit import BodyLimitMiddleware
+from app.api.client_address import ClientAddressMiddleware
 from app.api.deps import ApiAuth, TokenOrTicketAuth
 from app.api.docs import AUTH
 from app.api.docs_pages import ASSETS_PATH, install_docs_pages
@@ -132,7 +132,7 @@ def create_app(
         prefixed=api_route_templates(),
         mounts=MOUNTS,
     )
-    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    app.add_middleware(ClientAddressMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     if settings.root_path:
         app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
     app.include_router(health.router)

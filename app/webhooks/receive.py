@@ -134,10 +134,12 @@ class WebhookReceiver:
     async def receive(self, scope: Scope, receive: Receive) -> Response:
         path_params = scope["path_params"]
         peer = scope.get("client")
+        client = peer[0] if peer else "unknown"
         kind = _KINDS.get(path_params["kind"])
+        if self.limiter.throttled(client):
+            return _throttled(self.limiter.retry_after(client), kind)
         secret_ok = secret_matches(path_params["secret"], self.secret)
         if kind is None or not secret_ok:
-            client = peer[0] if peer else "unknown"
             if not secret_ok and not self.limiter.fail(client):
                 return _throttled(self.limiter.retry_after(client), kind)
             self.refused += 1
