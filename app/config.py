@@ -229,6 +229,20 @@ class Settings(BaseSettings):
         max_length=64,
         description="Mobivate route of messages that name none.",
     )
+    max_message_parts: int = Field(
+        default=10,
+        ge=1,
+        le=255,
+        description="Most SMS parts one message may need (10: 1,530 GSM-7 or 670 UCS-2 "
+        "characters); a longer text gets `422` naming the limit.",
+    )
+    api_max_body_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the REST API reads (8 MiB: a batch of 10,000 "
+        "messages of a few hundred characters); a larger one gets `413` naming the limit. "
+        "Webhooks have their own, `MAX_BODY_BYTES`.",
+    )
     batch_max_messages: int = Field(
         default=10_000, ge=1, description="Most messages in one `POST /api/v1/batches`."
     )

@@ -11,9 +11,10 @@ import httpx
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import __version__
+from app.api.body_limit import BodyLimitMiddleware
+from app.api.client_address import ClientAddressMiddleware
 from app.api.deps import ApiAuth, TokenOrTicketAuth
 from app.api.docs import AUTH
 from app.api.docs_pages import ASSETS_PATH, install_docs_pages
@@ -32,12 +33,23 @@ from app.sending import api as sending
 from app.stats import api as stats
 from app.ui.pages import UI_PATH, install_ui
 from app.webhooks import api as webhook_lists
+from app.webhooks import quarantine_api
 from app.webhooks import receive as webhooks
 
 API_PREFIX = "/api/v1"
 API_ROUTERS = tuple(
     domain.router
-    for domain in (registration, optouts, sending, lookups, webhook_lists, feed, stats, overview)
+    for domain in (
+        registration,
+        optouts,
+        sending,
+        lookups,
+        webhook_lists,
+        quarantine_api,
+        feed,
+        stats,
+        overview,
+    )
 )
 
 
@@ -115,13 +127,14 @@ def create_app(
             expose_headers=["X-Request-ID", "Idempotent-Replayed", "Location"],
             max_age=600,
         )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(
         RequestContextMiddleware,
         access_log=settings.access_log,
         prefixed=api_route_templates(),
         mounts=MOUNTS,
     )
-    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    app.add_middleware(ClientAddressMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     if settings.root_path:
         app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
     app.include_router(health.router)

@@ -42,6 +42,7 @@ from app.registration.silence_watch import SilenceWatch
 from app.stats.rollup import RollupTask
 from app.webhooks.ingest import AfterStoreStep, IngestWriter
 from app.webhooks.outage import open_outage_spool
+from app.webhooks.quarantine import Quarantine
 from app.webhooks.receive import WebhookReceiver
 from app.webhooks.secret import mask_secret, resolve_webhook_secret, webhook_urls
 from app.webhooks.throttle import FailureLimiter
@@ -61,6 +62,8 @@ class Runtime:
     ingest: IngestWriter
     outbox: OutboxWorker
     feed: FeedWatcher
+    # Webhook requests the database will not store, shared by every process on the host.
+    quarantine: Quarantine
     # Only while serving:
     webhooks: WebhookReceiver | None = None
     registration: Worker | None = None
@@ -170,16 +173,19 @@ async def open_runtime(
             retention_hours=settings.event_feed_retention_hours,
         )
         writer = ingest_writer(settings, engine, outbox=outbox, feed=feed)
+        quarantine = Quarantine(settings.spool_dir, max_body_bytes=settings.max_body_bytes)
         if not serving:
             await writer.start()
             stack.push_async_callback(writer.stop)
-            yield Runtime(settings, engine, secret, http, mobivate, writer, outbox, feed)
+            yield Runtime(
+                settings, engine, secret, http, mobivate, writer, outbox, feed, quarantine
+            )
             return
 
         await _start_background(stack, settings, engine, mobivate, outbox, feed)
         await writer.start()
         stack.push_async_callback(writer.stop)
-        spool = await open_outage_spool(settings, engine, writer)
+        spool = await open_outage_spool(settings, engine, writer, quarantine)
         stack.push_async_callback(spool.stop)
         receiver = WebhookReceiver(
             secret=secret,
@@ -207,6 +213,7 @@ async def open_runtime(
             writer,
             outbox,
             feed,
+            quarantine,
             receiver,
             registration,
             silence,

@@ -4,6 +4,11 @@ Rows come from an async iterator that reads the database page by page (keyset), 
 encoded and sent before the next is read, so an export of any size holds one page in memory.
 Times are ISO 8601 in UTC ending in `Z` (as in JSON), booleans `true`/`false`, missing values
 empty, nested values JSON.
+
+Text a spreadsheet would run as a formula is neutralised by the OWASP rule ("CSV injection"): a
+cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, which Excel,
+LibreOffice and Google Sheets show as text. Message bodies are written by anyone with a phone,
+so this is the default; `csv_cells=raw` writes the values as stored, for programs reading them.
 """
 
 import csv
@@ -18,6 +23,14 @@ from starlette.responses import StreamingResponse
 from app.core.times import iso_z
 
 FLUSH_ROWS = 500
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralised(value: Any) -> Any:
+    """`value` as a spreadsheet shows it rather than runs it."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _cell(value: Any) -> Any:
@@ -33,14 +46,15 @@ def _cell(value: Any) -> Any:
 
 
 async def _encode(
-    rows: AsyncIterator[Mapping[str, Any]], columns: Sequence[str]
+    rows: AsyncIterator[Mapping[str, Any]], columns: Sequence[str], *, raw: bool
 ) -> AsyncIterator[str]:
+    cell = _cell if raw else lambda value: neutralised(_cell(value))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
     pending = 1
     async for row in rows:
-        writer.writerow([_cell(row.get(column)) for column in columns])
+        writer.writerow([cell(row.get(column)) for column in columns])
         pending += 1
         if pending >= FLUSH_ROWS:
             yield buffer.getvalue()
@@ -52,10 +66,15 @@ async def _encode(
 
 
 def csv_response(
-    rows: AsyncIterator[Mapping[str, Any]], columns: Sequence[str], filename: str
+    rows: AsyncIterator[Mapping[str, Any]],
+    columns: Sequence[str],
+    filename: str,
+    *,
+    raw: bool = False,
 ) -> StreamingResponse:
+    """`raw`: cells as stored, formulas included."""
     return StreamingResponse(
-        _encode(rows, columns),
+        _encode(rows, columns, raw=raw),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
     )

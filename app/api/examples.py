@@ -317,6 +317,7 @@ ANSWERS: dict[tuple[str, str], Any] = {
             "oldest_age_seconds": 0.0,
             "diverting": False,
             "full": False,
+            "quarantined": 0,
         },
         "registrations": {
             "enabled": False,

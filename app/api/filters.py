@@ -12,10 +12,12 @@ import re
 from typing import ClassVar, Literal
 
 from fastapi import Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, TimeCursor
 from app.core.phone import resolve_msisdn
+from app.core.text_rules import refuse_forbidden
+from app.core.times import StorableAwareDatetime
 from app.mobivate.vocabulary import normalise_id
 
 StatusGroup = Literal["delivered", "failed", "pending"]
@@ -23,12 +25,6 @@ StatusGroup = Literal["delivered", "failed", "pending"]
 MAX_ID = 2**63 - 1
 MAX_CODE = 2**31 - 1
 _NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
-
-
-def _no_nul(value: object) -> object:
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
 
 
 class ListQuery(BaseModel):
@@ -44,12 +40,12 @@ class ListQuery(BaseModel):
     cursor: str | None = Field(
         None, description="`next_cursor` of the previous page; omit for the newest items"
     )
-    since: AwareDatetime | None = Field(
+    since: StorableAwareDatetime | None = Field(
         None,
         description="Only items whose event time is at or after this (ISO 8601 with zone)",
         examples=["2026-11-22T00:00:00Z"],
     )
-    until: AwareDatetime | None = Field(
+    until: StorableAwareDatetime | None = Field(
         None, description="Only items whose event time is before this (ISO 8601 with zone)"
     )
     format: Literal["json", "csv"] | None = Field(
@@ -57,8 +53,14 @@ class ListQuery(BaseModel):
         description="`csv` streams every matching row from `cursor` on as CSV, read `limit` "
         "rows at a time (as does `Accept: text/csv`)",
     )
+    csv_cells: Literal["safe", "raw"] = Field(
+        "safe",
+        description="In CSV, `safe` escapes a cell a spreadsheet would run as a formula (one "
+        "starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`); `raw` "
+        "writes values as stored",
+    )
 
-    _text = field_validator("*")(_no_nul)
+    _text = field_validator("*")(refuse_forbidden)
 
     @field_validator("since", "until", mode="before")
     @classmethod
@@ -186,7 +188,7 @@ class FeedQuery(BaseModel):
         "instead of the Authorization header",
     )
 
-    _text = field_validator("*")(_no_nul)
+    _text = field_validator("*")(refuse_forbidden)
     _norm_msisdn = field_validator("msisdn")(_msisdn)
     _norm_ids = field_validator("mobivate_id", "mobivate_batch_id")(_mobivate_id)
 

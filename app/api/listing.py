@@ -35,7 +35,7 @@ async def answer_list(
     """`transform` turns a row into the item (by default: the row without its sort keys)."""
     if wants_csv(request, query.format):
         stream = _transformed(iterate_rows(engine, spec, query, where), transform)
-        return csv_response(stream, list(item.model_fields), name)
+        return csv_response(stream, list(item.model_fields), name, raw=query.csv_cells == "raw")
     rows, next_cursor = await fetch_page(engine, spec, query, where)
     # Serialised directly: the rows already have the documented shape, and validating up to a
     # thousand items through the response model would cost more than the query.

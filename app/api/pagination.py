@@ -17,6 +17,9 @@ from fastapi import HTTPException
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, and_, or_
 
+from app.core.text_rules import has_forbidden
+from app.core.times import within_range
+
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
@@ -76,6 +79,8 @@ class TimeCursor:
         except (TypeError, ValueError):
             raise InvalidCursor() from None
         if parsed.tzinfo is None or not isinstance(row_id, key) or isinstance(row_id, bool):
+            raise InvalidCursor()
+        if not within_range(parsed) or (isinstance(row_id, str) and has_forbidden(row_id)):
             raise InvalidCursor()
         if isinstance(row_id, int) and not 0 < row_id < 2**63:
             raise InvalidCursor()

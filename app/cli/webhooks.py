@@ -1,4 +1,4 @@
-"""`reprocess` and `purge`: the kept webhook bodies after the fact."""
+"""`reprocess`, `purge` and `quarantine`: the kept webhook bodies after the fact."""
 
 import argparse
 import asyncio
@@ -59,6 +59,43 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     return ExitCode.OK
 
 
+async def quarantine(
+    settings: Settings,
+    *,
+    replay: bool,
+    transport: httpx.AsyncBaseTransport | None = None,
+    out: TextIO = sys.stdout,
+) -> int:
+    from app.webhooks.ingest import IngestUnavailable
+
+    async with cli_runtime(settings, transport=transport) as runtime:
+        if not replay:
+            entries = await runtime.quarantine.entries()
+            for entry in entries:
+                print(
+                    f"{entry.request_id} {entry.kind} received "
+                    f"{entry.received_at.isoformat(timespec='seconds')} "
+                    f"({entry.body_size} bytes, refused {entry.attempts}x): {entry.reason}",
+                    file=out,
+                )
+            print(f"{len(entries)} quarantined", file=out)
+            return ExitCode.OK
+        try:
+            results = await runtime.quarantine.replay(runtime.ingest)
+        except IngestUnavailable:
+            print("database unavailable: what was not replayed stays quarantined", file=out)
+            return ExitCode.DATABASE
+    for result in results:
+        print(f"{result.request_id} {result.outcome}: {result.detail or ''}".rstrip(": "), file=out)
+    refused = sum(result.outcome == "still refused" for result in results)
+    print(f"replayed {len(results) - refused}, still refused {refused}", file=out)
+    return ExitCode.FAILED if refused else ExitCode.OK
+
+
+def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(quarantine(settings, replay=args.replay))
+
+
 def add_webhook_commands(commands: "argparse._SubParsersAction[Any]") -> None:
     reprocess = commands.add_parser(
         "reprocess",
@@ -81,3 +118,14 @@ def add_webhook_commands(commands: "argparse._SubParsersAction[Any]") -> None:
         "--older-than", type=duration, required=True, help="retention, e.g. 90d, 12h, 30m"
     )
     purge.set_defaults(handler=cmd_purge)
+
+    held = commands.add_parser(
+        "quarantine",
+        help="list (or --replay) webhook requests the database would not store",
+        description="Lists the webhook requests kept in quarantine (SPOOL_DIR/quarantine.sqlite): "
+        "the database answered but would not store them, not even raw. With --replay, stores them "
+        "again through the live path; those the database now holds leave the quarantine. Exit 0 "
+        "done, 1 some still refused, 4 database error.",
+    )
+    held.add_argument("--replay", action="store_true", help="store them again")
+    held.set_defaults(handler=cmd_quarantine)

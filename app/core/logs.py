@@ -83,12 +83,30 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def escaped(text: str) -> str:
+    """`text` on one line: line breaks and other control characters written as escapes, so
+    text from outside (a message from Mobivate, a header) cannot forge a log line."""
+    return _CONTROL.sub(lambda match: match.group(0).encode("unicode_escape").decode(), text)
+
+
 class TextFormatter(logging.Formatter):
+    """One line per record (a traceback follows on its own lines); every field escaped."""
+
     def __init__(self) -> None:
         super().__init__(
             "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
             defaults={"request_id": "-"},
         )
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escaped(record.message)
+        request_id = getattr(record, "request_id", None)
+        if isinstance(request_id, str):
+            record.request_id = escaped(request_id)
+        return super().formatMessage(record)
 
     def formatException(self, ei: object) -> str:
         return redact(super().formatException(ei))  # type: ignore[arg-type]
@@ -107,5 +125,7 @@ def configure_logging(level: str, log_format: LogFormat = "text") -> None:
     # Requests are logged by app.api.middleware with the route template, never the raw path
     # (which carries the webhook secret).
     logging.getLogger("uvicorn.access").disabled = True
+    # aiosqlite logs every statement's parameters at DEBUG (phone numbers, message text).
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     # Alembic announces each of its plugins at INFO on every start; only its migrations matter.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

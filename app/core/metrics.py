@@ -58,6 +58,11 @@ SPOOL_OLDEST_AGE = Gauge(
     "Age of the oldest webhook request in the outage spool (0 when empty)",
     multiprocess_mode="livemax",
 )
+SPOOL_QUARANTINED = Gauge(
+    "spool_quarantined",
+    "Webhook requests kept in quarantine: the database answers but will not store them",
+    multiprocess_mode="livemax",
+)
 SPOOL_REPLAYED = Counter(
     "spool_replayed_total", "Webhook requests replayed from the outage spool into the database"
 )

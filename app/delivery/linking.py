@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, or_, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.core.db import utcnow
+from app.core.db import IN_LIST_CHUNK, chunked, utcnow
 from app.core.tables import CLICKS, RECEIPTS
 from app.core.tables import INCOMING_MESSAGES as INCOMING
 from app.delivery import linking_sql as delivery_sql
@@ -241,13 +241,19 @@ async def link_orphans(conn: AsyncConnection, messages: Sequence[MessageRef]) ->
         return 0
     receipts: dict[int, list[LinkedReceipt]] = defaultdict(list)
     receipt_links: list[tuple[int, int]] = []
-    rows = await conn.execute(
-        select(*_RECEIPT_COLUMNS).where(
-            RECEIPTS.c.outbound_message_id.is_(None),
-            or_(RECEIPTS.c.message_id_norm.in_(norms), RECEIPTS.c.client_reference.in_(references)),
-        )
-    )
-    for row in rows.mappings():
+    found: dict[int, Any] = {}
+    for column, values in (
+        (RECEIPTS.c.message_id_norm, norms),
+        (RECEIPTS.c.client_reference, references),
+    ):
+        for chunk in chunked(values, IN_LIST_CHUNK):
+            rows = await conn.execute(
+                select(*_RECEIPT_COLUMNS).where(
+                    RECEIPTS.c.outbound_message_id.is_(None), column.in_(chunk)
+                )
+            )
+            found.update((row["id"], row) for row in rows.mappings())
+    for row in sorted(found.values(), key=lambda row: int(row["id"])):
         target = matcher.match(
             row["message_id_norm"], row["client_reference"], row["batch_id_norm"]
         )
@@ -265,11 +271,16 @@ async def link_orphans(conn: AsyncConnection, messages: Sequence[MessageRef]) ->
 async def _link_by_norm(
     conn: AsyncConnection, table: Table, column: Any, matcher: Matcher, norms: list[str]
 ) -> None:
-    rows = await conn.execute(
-        select(table.c.id, column).where(table.c.outbound_message_id.is_(None), column.in_(norms))
-    )
+    found: list[Any] = []
+    for chunk in chunked(norms, IN_LIST_CHUNK):
+        rows = await conn.execute(
+            select(table.c.id, column).where(
+                table.c.outbound_message_id.is_(None), column.in_(chunk)
+            )
+        )
+        found.extend(rows.all())
     pairs = []
-    for event_id, norm in rows.all():
+    for event_id, norm in found:
         target = matcher.match(norm, None, None)
         if target is not None:
             pairs.append((event_id, target))

@@ -29,7 +29,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import TextClause
 
-from app.core.db import UTCDateTime
+from app.core.db import IN_LIST_CHUNK, UTCDateTime, chunked
 from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 
 _MESSAGE_COLUMNS = (
@@ -102,9 +102,15 @@ async def find_messages(
     """Messages whose Mobivate id is among `norms` or whose reference is among `references`."""
     if _is_postgresql(conn):
         return await _pg_run(conn, _PG_FIND, {"norms": norms, "refs": references})
-    condition = or_(MESSAGES.c.mobivate_id_norm.in_(norms), MESSAGES.c.reference.in_(references))
-    rows = await conn.execute(select(*_MESSAGE_COLUMNS).where(condition))
-    return [(row[0], row[1], row[2], row[3]) for row in rows.all()]
+    found: dict[int, tuple[int, str | None, str, str | None]] = {}
+    for column, values in (
+        (MESSAGES.c.mobivate_id_norm, norms),
+        (MESSAGES.c.reference, references),
+    ):
+        for chunk in chunked(values, IN_LIST_CHUNK):
+            rows = await conn.execute(select(*_MESSAGE_COLUMNS).where(column.in_(chunk)))
+            found.update({row[0]: (row[0], row[1], row[2], row[3]) for row in rows.all()})
+    return list(found.values())
 
 
 _PG_LINKS: dict[str, _PgSql] = {}
@@ -242,5 +248,8 @@ async def apply_statuses(
 
 
 async def _statuses(conn: AsyncConnection, ids: list[int]) -> dict[int, str]:
-    query = select(MESSAGES.c.id, MESSAGES.c.status).where(MESSAGES.c.id.in_(ids))
-    return {int(message_id): str(status) for message_id, status in (await conn.execute(query))}
+    statuses: dict[int, str] = {}
+    for chunk in chunked(ids, IN_LIST_CHUNK):
+        query = select(MESSAGES.c.id, MESSAGES.c.status).where(MESSAGES.c.id.in_(chunk))
+        statuses.update({int(i): str(status) for i, status in await conn.execute(query)})
+    return statuses

@@ -68,6 +68,10 @@ async def readiness(
     ready = all(value == "ok" for value in checks.values())
     body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
     spool = webhooks.spool.status()
+    try:
+        spool["quarantined"] = await webhooks.spool.quarantine.publish()
+    except Exception as exc:  # the quarantine file is informational here
+        spool["quarantined"] = f"unreadable: {type(exc).__name__}"
     body["spool"] = spool
     if checks["database"] != "ok" and not spool["full"]:
         # Webhooks are still acknowledged (kept in the outage spool): stay in rotation.

@@ -3,9 +3,10 @@
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.api.filters import ListQuery
+from app.core.text_rules import refuse_forbidden
 
 PushState = Literal["pending", "delivered", "failed"]
 ReviewState = Literal["pending", "opted_out", "dismissed"]
@@ -78,6 +79,8 @@ class OptoutRequest(BaseModel):
     source: Literal["api", "operator"] = Field(
         default="api", description="operator for a person acting by hand"
     )
+
+    _text = field_validator("msisdn", "reason")(refuse_forbidden)
 
 
 class OptoutQuery(ListQuery):

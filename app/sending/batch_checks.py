@@ -14,6 +14,7 @@ from typing import Any
 from app.config import Settings
 from app.core.db import utcnow
 from app.mobivate.models import MAX_BATCH_SIZE
+from app.core.text_rules import without_forbidden
 from app.sending.schemas import SendBatchRequest
 from app.sending.validation import (
     InvalidSend,
@@ -84,6 +85,7 @@ def prepare_batch(request: SendBatchRequest, settings: Settings) -> PreparedBatc
                 item.text,
                 item.originator or default_originator,
                 item.reference,
+                max_parts=settings.max_message_parts,
                 where=f"messages[{index}].",
                 region=settings.default_region,
             )
@@ -95,4 +97,5 @@ def prepare_batch(request: SendBatchRequest, settings: Settings) -> PreparedBatc
 
 
 def skip(index: int, to: str, reason: str, detail: str) -> dict[str, Any]:
-    return {"index": index, "to": to, "reason": reason, "detail": detail}
+    """A message left out; kept with the batch, so `to` loses characters no database holds."""
+    return {"index": index, "to": without_forbidden(to), "reason": reason, "detail": detail}

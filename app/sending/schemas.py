@@ -7,8 +7,10 @@ a future schedule) is checked in `app.sending.validation`, which says what is wr
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.core.text_rules import refuse_forbidden
+from app.core.times import StorableDatetime
 from app.stats.schemas import Figures
 
 
@@ -27,7 +29,7 @@ class SendMessageRequest(_Request):
     )
     route_id: str | None = Field(default=None, description="Mobivate route (DEFAULT_ROUTE_ID)")
     shorten_urls: bool = False
-    schedule_at: datetime | None = Field(
+    schedule_at: StorableDatetime | None = Field(
         default=None, description="Future send time with a timezone"
     )
 
@@ -43,9 +45,11 @@ class BatchMessageRequest(_Request):
 
 class SendBatchRequest(_Request):
     name: str | None = Field(default=None, max_length=255)
+
+    _name = field_validator("name", "route_id")(refuse_forbidden)
     originator: str | None = Field(default=None, description="Default for every message")
     route_id: str | None = None
-    schedule_at: datetime | None = None
+    schedule_at: StorableDatetime | None = None
     spread_hours: int | None = Field(default=None, ge=0, le=720)
     shorten_urls: bool = False
     exclude_duplicates: bool = Field(

@@ -76,6 +76,7 @@ def prepare_single(request: SendMessageRequest, settings: Settings) -> PreparedS
         request.originator if request.originator is not None else settings.default_originator,
         request.reference,
         region=settings.default_region,
+        max_parts=settings.max_message_parts,
     )
     check_schedule(request.schedule_at, utcnow())
     route = check_route(

@@ -3,8 +3,9 @@
 Recipients are resolved to E.164 (`app.core.phone.resolve_msisdn`, with DEFAULT_REGION), the
 form the opt-out registry keeps: a number that cannot be resolved, or that reads two ways, is
 refused with the reason. Originators are 1 to 11 letters, digits or spaces (at least one of them
-not a space), or 1 to 15 digits (Mobivate's limits). Text must not be empty or only whitespace.
-`schedule_at` needs a timezone and must be in the future.
+not a space), or 1 to 15 digits (Mobivate's limits). Text must not be empty or only whitespace,
+nor need more than MAX_MESSAGE_PARTS SMS parts, nor hold control characters
+(`app.core.text_rules`). `schedule_at` needs a timezone and must be in the future.
 """
 
 import re
@@ -14,6 +15,7 @@ from datetime import datetime
 from app.core.errors import ServiceError
 from app.core.phone import InvalidPhoneNumber, resolve_msisdn
 from app.core.sms_text import analyse
+from app.core.text_rules import PROBLEM, has_forbidden
 
 _ALPHANUMERIC = re.compile(r"[A-Za-z0-9 ]{1,11}")
 _NUMERIC = re.compile(r"[0-9]{1,15}")
@@ -43,6 +45,7 @@ class Outgoing:
 
 
 def check_recipient(value: str, field: str = "to", region: str | None = None) -> str:
+    _check_characters(value, field)
     try:
         return resolve_msisdn(value, region)
     except InvalidPhoneNumber as exc:
@@ -68,7 +71,13 @@ def check_originator(value: str | None, field: str = "originator") -> str:
 def check_text(value: str, field: str = "text") -> str:
     if not value.strip():
         raise InvalidSend(field, "must not be empty")
+    _check_characters(value, field)
     return value
+
+
+def _check_characters(value: str, field: str) -> None:
+    if has_forbidden(value):
+        raise InvalidSend(field, PROBLEM)
 
 
 def check_reference(value: str | None, field: str = "reference") -> str | None:
@@ -78,12 +87,14 @@ def check_reference(value: str | None, field: str = "reference") -> str | None:
         raise InvalidSend(field, "must not be blank; leave it out to get one assigned")
     if len(value) > MAX_REFERENCE:
         raise InvalidSend(field, f"at most {MAX_REFERENCE} characters")
+    _check_characters(value, field)
     return value
 
 
 def check_route(value: str, field: str = "route_id") -> str:
     if not value.strip() or len(value) > MAX_ROUTE_ID:
         raise InvalidSend(field, f"must be 1 to {MAX_ROUTE_ID} characters, e.g. 'mglobal'")
+    _check_characters(value, field)
     return value
 
 
@@ -104,6 +115,7 @@ def check_message(
     originator: str | None,
     reference: str | None,
     *,
+    max_parts: int,
     where: str = "",
     region: str | None = None,
 ) -> Outgoing:
@@ -111,6 +123,12 @@ def check_message(
     sender = check_originator(originator, f"{where}originator")
     body = check_text(text, f"{where}text")
     segments = analyse(body)
+    if segments.parts > max_parts:
+        raise InvalidSend(
+            f"{where}text",
+            f"{len(body)} characters ({segments.encoding.value}) need {segments.parts} SMS parts; "
+            f"at most {max_parts} (MAX_MESSAGE_PARTS)",
+        )
     return Outgoing(
         msisdn=msisdn,
         originator=sender,

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from app.api.deps import EngineDep
@@ -14,7 +14,7 @@ from app.api.docs import ERRORS
 from app.api.pagination import invalid
 from app.core.db import utcnow
 from app.core.tables import Batch
-from app.core.times import ORJSON_UTC
+from app.core.times import ORJSON_UTC, StorableAwareDatetime
 from app.stats.funnel import batch_funnel, window_funnel
 from app.stats.queries import MAX_BUCKETS, bucket_count, window_stats
 from app.stats.schemas import FunnelOut, StatsOut
@@ -27,10 +27,12 @@ DEFAULT_WINDOW = timedelta(days=7)
 class StatsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    since: AwareDatetime | None = Field(
+    since: StorableAwareDatetime | None = Field(
         None, description="Start of the window (default: `until` minus 7 days)"
     )
-    until: AwareDatetime | None = Field(None, description="End of the window (default: now)")
+    until: StorableAwareDatetime | None = Field(
+        None, description="End of the window (default: now)"
+    )
     bucket: Literal["hour", "day"] = Field("day", description="Bucket size, in UTC")
 
     @model_validator(mode="after")

@@ -9,7 +9,14 @@ rows has committed, while the database sees a few large transactions instead of 
 
 Duplicates are absorbed by the unique `dedupe_key` of each event table (INSERT ... ON CONFLICT DO
 NOTHING), so two identical requests racing on two connections or processes still give one row.
-A batch the database refuses is retried item by item, so one bad item cannot fail the others.
+Multi-row statements on SQLite are cut below its bound-variable limit.
+
+A failing transaction is either an outage or data the database cannot take, and only a question
+to the database tells them apart: if it still answers `SELECT 1`, the batch is split in halves
+until the request that cannot be stored is found; its raw body is kept as `unparsed` with the
+reason (answered 422) and everything else commits. Only when the database does not answer is the
+batch reported unavailable (the caller keeps it in the outage spool). A request whose raw body
+cannot be stored either is reported `IngestRejected` (the caller quarantines it).
 
 The items of a JSON array that could not be parsed (`RejectedItem`) are written in the same
 transaction as one more raw request: the rejected items as a JSON array, outcome "unparsed", an
@@ -27,12 +34,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.core.db import DATABASE_ERRORS
+from app.core.db import DATABASE_ERRORS, chunked, rows_per_statement
 from app.core.tables import (
     CLICKS,
     INCOMING_MESSAGES,
@@ -42,7 +49,7 @@ from app.core.tables import WEBHOOK_REQUESTS as REQUESTS_TABLE
 from app.mobivate.payloads import ParsedEvent, RejectedItem
 from app.mobivate.vocabulary import WebhookKind
 from app.webhooks import ingest_pg
-from app.webhooks.rows import Row, event_row
+from app.webhooks.rows import Row, cleaned, event_row
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +132,21 @@ class IngestRefused(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class IngestRejected(Exception):
+    """The database answers but cannot store even the raw body of this request."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def refusal_reason(exc: BaseException) -> str:
+    """Why the database refused a write, without the statement or its parameters."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    first_line = (str(cause).strip().splitlines() or [""])[0][:200]
+    return f"{type(cause).__name__}: {first_line}" if first_line else type(cause).__name__
 
 
 class AfterStoreStep(Protocol):
@@ -263,35 +285,60 @@ class IngestWriter:
     async def _process(self, batch: list[_Pending]) -> None:
         try:
             results = await self._write(batch)
-        except (IntegrityError, DataError) as exc:
-            if len(batch) > 1:
-                logger.warning("database refused a batch of %d; retrying one by one", len(batch))
-                for item in batch:
-                    await self._process([item])
-            else:
-                await self._keep_refused(batch[0], exc)
-            return
         except Exception as exc:  # the writer must outlive any failure of one batch
             if not isinstance(exc, DATABASE_ERRORS):
                 logger.exception("unexpected failure storing %d webhook request(s)", len(batch))
-            self._fail(batch, exc)
+            if not await self.database_answers():
+                self._fail(batch, exc)
+            elif len(batch) > 1:
+                logger.warning(
+                    "database refused a batch of %d (%s); splitting it",
+                    len(batch),
+                    refusal_reason(exc),
+                )
+                half = len(batch) // 2
+                await self._process(batch[:half])
+                await self._process(batch[half:])
+            else:
+                await self._keep_refused(batch[0], exc)
             return
         for item, result in zip(batch, results, strict=True):
             if not item.future.done():
                 item.future.set_result(result)
 
-    async def _keep_refused(self, item: _Pending, exc: DBAPIError) -> None:
+    async def database_answers(self) -> bool:
+        """Whether the database answers at all: what tells an outage from refused data."""
+        try:
+            async with asyncio.timeout(5), self._engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def _keep_refused(self, item: _Pending, exc: Exception) -> None:
         """Keep the raw body of a request whose events the database refused, marked unparsed."""
-        message = f"the database refused the event: {type(exc.orig).__name__}"
+        message = f"the database refused the event: {refusal_reason(exc)}"
         logger.warning("webhook request %s: %s", item.raw.id, message)
+        if item.events is None:  # the raw body itself was refused
+            self._reject(item, message)
+            return
         unparsed = _Pending(item.raw, None, "unparsed", message, item.future, item.already_stored)
         try:
             await self._write([unparsed])
-        except DATABASE_ERRORS as second:
-            self._fail([item], second)
+        except Exception as second:
+            if await self.database_answers():
+                self._reject(item, f"the database refused the request: {refusal_reason(second)}")
+            else:
+                self._fail([item], second)
             return
         if not item.future.done():
             item.future.set_exception(IngestRefused(message))
+
+    @staticmethod
+    def _reject(item: _Pending, message: str) -> None:
+        logger.error("webhook request %s cannot be stored: %s", item.raw.id, message)
+        if not item.future.done():
+            item.future.set_exception(IngestRejected(message))
 
     def _fail(self, batch: list[_Pending], exc: Exception) -> None:
         logger.error("could not store %d webhook request(s): %s", len(batch), type(exc).__name__)
@@ -402,14 +449,17 @@ class IngestWriter:
         inserted: dict[str, dict[str, int]] = {}
         for kind, entries in new_rows.items():
             table = EVENT_TABLES[kind]
-            statement = (
-                self._insert(table)
-                .values([row for _, row in entries])
-                .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                .returning(table.c.dedupe_key, table.c.id)
-            )
-            result = await conn.execute(statement)
-            inserted[table.name] = {str(key): int(row_id) for key, row_id in result.all()}
+            rows = [row for _, row in entries]
+            inserted[table.name] = {}
+            for chunk in chunked(rows, rows_per_statement(len(rows[0]))):
+                statement = (
+                    self._insert(table)
+                    .values(list(chunk))
+                    .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                    .returning(table.c.dedupe_key, table.c.id)
+                )
+                result = await conn.execute(statement)
+                inserted[table.name].update((str(key), int(i)) for key, i in result.all())
         return inserted
 
     def _run_after_commit(self, stored_events: list[StoredEvent]) -> None:
@@ -447,8 +497,8 @@ class IngestWriter:
             "id": raw.id,
             "kind": raw.kind.value,
             "received_at": raw.received_at,
-            "content_type": raw.content_type,
-            "client_addr": raw.client_addr,
+            "content_type": cleaned(raw.content_type),
+            "client_addr": cleaned(raw.client_addr),
             "body": raw.body,
             "body_size": raw.body_size,
             "truncated": raw.truncated,

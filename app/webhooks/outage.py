@@ -9,6 +9,10 @@ the same path as live traffic (`app.webhooks.intake`), with their original reque
 received time, so an event posted again across the outage is absorbed by the unique keys. An
 entry is deleted only after the transaction holding it has committed. Spool files left behind
 by processes that are gone are drained too.
+
+The drain never waits behind one entry: an entry the database answers for but will not store is
+moved to the quarantine (`app.webhooks.quarantine`: kept, listed, replayable) and the drain moves
+on. Only an unreachable database stops it.
 """
 
 import asyncio
@@ -24,7 +28,15 @@ from app.core.background import Worker
 from app.core.metrics import SPOOL_BYTES, SPOOL_ENTRIES, SPOOL_OLDEST_AGE, SPOOL_REPLAYED
 from app.core.tables import WebhookRequest
 from app.webhooks import intake
-from app.webhooks.ingest import IngestRefused, IngestUnavailable, IngestWriter, RawWebhook
+from app.webhooks.ingest import (
+    IngestRefused,
+    IngestRejected,
+    IngestUnavailable,
+    IngestWriter,
+    RawWebhook,
+    refusal_reason,
+)
+from app.webhooks.quarantine import Quarantine
 from app.webhooks.spool import SpooledRequest, SpoolFile, adopt_orphans, open_own_spool
 
 logger = logging.getLogger(__name__)
@@ -39,10 +51,12 @@ class OutageSpool:
         *,
         engine: AsyncEngine,
         writer: IngestWriter,
+        quarantine: Quarantine,
         max_body_bytes: int,
         interval: float,
     ) -> None:
         self._own = own
+        self.quarantine = quarantine
         self._engine = engine
         self._writer = writer
         self._max_body_bytes = max_body_bytes
@@ -156,10 +170,22 @@ class OutageSpool:
                 done.append(entry)
             elif isinstance(result, IngestUnavailable):
                 unavailable = True
+            elif await self._quarantined(entry.raw, result):
+                done.append(entry)
             else:
-                logger.error("replaying spooled request %s failed: %r", entry.raw.id, result)
                 unavailable = True
         return done, unavailable
+
+    async def _quarantined(self, raw: RawWebhook, failure: BaseException) -> bool:
+        """Move an entry the database will not store to the quarantine; False if that failed."""
+        reason = failure.message if isinstance(failure, IngestRejected) else refusal_reason(failure)
+        logger.error("spooled request %s quarantined: %s", raw.id, reason)
+        try:
+            await self.quarantine.add(raw, reason)
+        except Exception as exc:
+            logger.error("could not quarantine spooled request %s: %r", raw.id, exc)
+            return False
+        return True
 
     async def _replay_one(self, raw: RawWebhook) -> None:
         examined = intake.examine(raw, self._max_body_bytes)
@@ -168,7 +194,7 @@ class OutageSpool:
 
 
 async def open_outage_spool(
-    settings: Settings, engine: AsyncEngine, writer: IngestWriter
+    settings: Settings, engine: AsyncEngine, writer: IngestWriter, quarantine: Quarantine
 ) -> OutageSpool:
     """Open this process's spool and start draining it. Call it once every after-store hook
     is on the writer, so replayed events get the same handling as live ones."""
@@ -177,8 +203,10 @@ async def open_outage_spool(
         own,
         engine=engine,
         writer=writer,
+        quarantine=quarantine,
         max_body_bytes=settings.max_body_bytes,
         interval=settings.spool_drain_interval_seconds,
     )
+    await quarantine.publish()
     spool.start()
     return spool

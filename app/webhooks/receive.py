@@ -22,7 +22,13 @@ from app.core.metrics import WEBHOOK_EVENTS, WEBHOOK_ITEMS_REJECTED, WEBHOOKS_IN
 from app.mobivate.payloads import RejectedItem
 from app.mobivate.vocabulary import WebhookKind
 from app.webhooks import intake
-from app.webhooks.ingest import IngestRefused, IngestUnavailable, IngestWriter, RawWebhook
+from app.webhooks.ingest import (
+    IngestRefused,
+    IngestRejected,
+    IngestUnavailable,
+    IngestWriter,
+    RawWebhook,
+)
 from app.webhooks.intake import Intake
 from app.webhooks.outage import OutageSpool
 from app.webhooks.secret import secret_matches
@@ -132,10 +138,12 @@ class WebhookReceiver:
     async def receive(self, scope: Scope, receive: Receive) -> Response:
         path_params = scope["path_params"]
         peer = scope.get("client")
+        client = peer[0] if peer else "unknown"
         kind = _KINDS.get(path_params["kind"])
+        if self.limiter.throttled(client):
+            return _throttled(self.limiter.retry_after(client), kind)
         secret_ok = secret_matches(path_params["secret"], self.secret)
         if kind is None or not secret_ok:
-            client = peer[0] if peer else "unknown"
             if not secret_ok and not self.limiter.fail(client):
                 return _throttled(self.limiter.retry_after(client), kind)
             self.refused += 1
@@ -168,6 +176,8 @@ class WebhookReceiver:
             return _error(422, exc.message)
         except IngestUnavailable:
             return await _keep_for_later(self.spool, raw, examined)
+        except IngestRejected as exc:
+            return await _quarantine(self.spool, raw, exc.message)
 
         if examined.events is None:
             WEBHOOK_EVENTS.labels(kind.value, examined.outcome).inc()
@@ -222,6 +232,18 @@ async def _keep_for_later(spool: OutageSpool, raw: RawWebhook, examined: Intake)
     if examined.rejected:
         return _json(200, orjson.dumps({"status": "spooled"} | _rejected_answer(examined.rejected)))
     return _json(200, _SPOOLED)
+
+
+async def _quarantine(spool: OutageSpool, raw: RawWebhook, reason: str) -> Response:
+    """The database answers but will not store the request, not even raw: keep it aside."""
+    try:
+        await spool.quarantine.add(raw, reason)
+    except (OSError, sqlite3.Error) as exc:
+        WEBHOOK_EVENTS.labels(raw.kind.value, "unavailable").inc()
+        logger.error("webhook request not kept: refused by the database and %s", exc)
+        return _json(503, _UNAVAILABLE)
+    WEBHOOK_EVENTS.labels(raw.kind.value, "quarantined").inc()
+    return _error(422, reason)
 
 
 routes = [Route("/webhooks/{secret}/{kind}", WebhookEndpoint(), methods=["POST"])]

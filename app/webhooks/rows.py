@@ -10,6 +10,10 @@ De-duplication rules (a redelivery is stored once):
 Senders of incoming messages and numbers of clicks get `msisdn`: their E.164
 (`app.core.phone.resolve_readings`, with DEFAULT_REGION), or None when there is none or two.
 
+Text in the rows loses the characters no database holds or that forge log lines
+(`app.core.text_rules`: NUL and other control characters but tab and line breaks); the dedupe key
+is computed before, and the raw body keeps them.
+
 Receipts and incoming messages also get `occurred_at`: Mobivate's event time, or the time the
 event reached us when Mobivate gave none it could parse. The REST API orders and filters on it.
 """
@@ -22,6 +26,7 @@ from typing import Any
 
 from app.core.phone import InvalidPhoneNumber, resolve_readings
 from app.mobivate.hlr import is_reachable, receipt_hlr
+from app.core.text_rules import without_forbidden
 from app.mobivate.payloads import ParsedClick, ParsedEvent, ParsedIncoming, ParsedReceipt
 
 Row = dict[str, Any]
@@ -163,7 +168,20 @@ def event_row(
     region: str | None = None,
 ) -> Row:
     if isinstance(event, ParsedReceipt):
-        return receipt_row(event, request_id, received_at)
-    if isinstance(event, ParsedIncoming):
-        return incoming_row(event, request_id, received_at, region)
-    return click_row(event, request_id, received_at, click_window_seconds, region)
+        row = receipt_row(event, request_id, received_at)
+    elif isinstance(event, ParsedIncoming):
+        row = incoming_row(event, request_id, received_at, region)
+    else:
+        row = click_row(event, request_id, received_at, click_window_seconds, region)
+    return {key: cleaned(value) for key, value in row.items()}
+
+
+def cleaned(value: Any) -> Any:
+    """`value` with the forbidden characters removed from every string in it (JSON included)."""
+    if isinstance(value, str):
+        return without_forbidden(value)
+    if isinstance(value, dict):
+        return {cleaned(key): cleaned(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [cleaned(item) for item in value]
+    return value

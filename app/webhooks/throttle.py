@@ -1,9 +1,12 @@
 """Slowing down secret guessing: failed authentications counted per client address.
 
 Each address has a token bucket holding up to `per_minute` failures, refilled at `per_minute`
-tokens a minute. A failure spends a token; with none left the caller answers 429. Only failures
-are counted, and the caller checks the secret first, so a request carrying the right secret is
-never refused, whoever else shares its address. The table is bounded: past `max_addresses` the
+tokens a minute. A failure spends a token. An address with no token left is answered 429 for
+every request, the right secret included, until a token has grown back: otherwise a guesser
+would learn from a 200 which guess was right however fast it guessed, so a wrong guess costs time
+whatever comes next. Only failures spend tokens, so an address that never guesses wrong (Mobivate)
+is never refused. The address is the real peer (`app.api.client_address`: a trusted proxy's
+`X-Forwarded-For` only when it is an IP address). The table is bounded: past `max_addresses` the
 least recently seen address is forgotten. Each process keeps its own table.
 """
 
@@ -45,9 +48,17 @@ class FailureLimiter:
             self._buckets.popitem(last=False)
         return allowed
 
+    def throttled(self, address: str) -> bool:
+        """Whether `address` has no failure left to spend (every request of it is refused)."""
+        if not self.enabled or address not in self._buckets:
+            return False
+        tokens, last = self._buckets[address]
+        return tokens + (self._clock() - last) * self._rate < 1.0
+
     def retry_after(self, address: str) -> int:
         """Whole seconds until `address` may fail once more."""
-        tokens, _ = self._buckets.get(address, (self._capacity, 0.0))
+        tokens, last = self._buckets.get(address, (self._capacity, 0.0))
+        tokens += (self._clock() - last) * self._rate
         if tokens >= 1.0 or self._rate <= 0:
             return 0
         return max(1, int((1.0 - tokens) / self._rate + 0.999))

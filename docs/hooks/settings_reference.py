@@ -79,6 +79,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "default_route_id",
             "batch_max_messages",
             "batch_chunk_size",
+            "max_message_parts",
             "idempotency_ttl_hours",
             "idempotency_wait_seconds",
             "idempotency_poll_seconds",
@@ -97,6 +98,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "[REST API](rest-api.md)",
         (
             "api_tokens",
+            "api_max_body_bytes",
             "event_stream_keepalive_seconds",
             "event_stream_poll_seconds",
             "event_feed_retention_hours",

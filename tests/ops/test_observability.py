@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.cli.serve import clear_metric_samples
-from app.core.logs import JsonFormatter, configure_logging, register_secret
+from app.core.logs import JsonFormatter, TextFormatter, configure_logging, register_secret
 from app.core.tables import WebhookRequest
 from tests.support.app import API_TOKEN, WEBHOOK_SECRET, make_settings, start_app
 from tests.support.bodies import receipt
@@ -296,3 +296,35 @@ def test_only_metric_sample_files_are_cleared(tmp_path: Path) -> None:
     clear_metric_samples(tmp_path)
 
     assert sorted(path.name for path in tmp_path.iterdir()) == ["mobivate-hooks.db"]
+
+
+def test_text_lines_escape_line_breaks_and_control_characters_in_every_field(
+    app_logging: None,
+) -> None:
+    """A message from Mobivate holding a newline cannot forge a second log line."""
+    formatter = TextFormatter()
+    record = logging.LogRecord(
+        "app.test",
+        logging.WARNING,
+        __file__,
+        1,
+        "incoming text %r then %s",
+        ("x", "STOP\n2026-12-01 10:00:00,000 ERROR app.forged [-] forged\r\x1b[2J\u2028end"),
+        None,
+    )
+    record.request_id = "id\nforged"
+    line = formatter.format(record)
+    assert "\n" not in line
+    assert "\r" not in line
+    assert "\x1b" not in line
+    assert "STOP\\n2026-12-01 10:00:00,000 ERROR app.forged [-] forged\\r\\x1b[2J\\u2028end" in line
+    assert "[id\\nforged]" in line
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        failed = logging.LogRecord(
+            "app.test", logging.ERROR, __file__, 1, "failed: %s", ("a\nb",), sys.exc_info()
+        )
+    first, *traceback = formatter.format(failed).splitlines()
+    assert first.endswith("failed: a\\nb")
+    assert traceback[0] == "Traceback (most recent call last):"

@@ -75,8 +75,13 @@ async def test_webhooks_are_spooled_during_an_outage_and_stored_when_it_ends(
         after = (await client.get("/readyz")).json()
         assert after["status"] == "ready"
         assert after["spool"] == {
-            "entries": 0, "bytes": 0, "oldest_age_seconds": 0.0, "diverting": False, "full": False
-        }  # fmt: skip
+            "entries": 0,
+            "bytes": 0,
+            "oldest_age_seconds": 0.0,
+            "diverting": False,
+            "full": False,
+            "quarantined": 0,
+        }
         assert (await post_webhook(client, "receipt", receipt("A3"))).json() == {"status": "stored"}
 
     receipts = await rows(pg_engine, select(Receipt.message_id_norm).order_by(Receipt.id))

@@ -1,6 +1,10 @@
-"""Guessing the webhook secret is throttled per client address, without touching Mobivate and
-never refusing the right secret."""
+"""Guessing the webhook secret is throttled per real client address, without touching Mobivate:
+once an address is throttled, even the right secret gets 429 until the budget grows back, and
+forwarded addresses that are not IP addresses are not believed."""
 
+import io
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.tables import WebhookRequest
@@ -8,6 +12,7 @@ from app.webhooks.throttle import FailureLimiter
 from tests.support.app import WEBHOOK_SECRET, client_from, make_settings, start_app
 from tests.support.bodies import receipt
 from tests.support.rows import count_rows
+from tests.support.waiting import eventually
 
 RECEIPT = receipt("9A85B95E")
 
@@ -27,16 +32,16 @@ async def test_wrong_secrets_are_throttled_per_address_but_never_the_right_secre
             refused = await attacker.post("/webhooks/guess/receipt", json=RECEIPT)
             assert int(refused.headers["retry-after"]) >= 1
             assert "retry later" in refused.json()["detail"]
-            # Whoever shares the address, the right secret still gets through.
+            # A throttled guesser cannot tell a right guess from a wrong one.
             right = await attacker.post(f"/webhooks/{WEBHOOK_SECRET}/receipt", json=RECEIPT)
-            assert right.status_code == 200
+            assert right.status_code == 429
         for n in range(10):
             ok = await mobivate.post(f"/webhooks/{WEBHOOK_SECRET}/receipt", json=receipt(f"M{n}"))
             assert ok.json() == {"status": "stored"}
         assert (await mobivate.post("/webhooks/typo/receipt", json=RECEIPT)).status_code == 404
         metrics = (await mobivate.get("/metrics")).text
         assert 'outcome="throttled"' in metrics
-    assert await count_requests(engine) == 11
+    assert await count_requests(engine) == 10
 
 
 async def test_addresses_behind_a_trusted_proxy_are_throttled_one_by_one(
@@ -55,12 +60,72 @@ async def test_addresses_behind_a_trusted_proxy_are_throttled_one_by_one(
 
         assert [await guess("198.51.100.1") for _ in range(3)] == [404, 404, 429]
         assert [await guess("198.51.100.2") for _ in range(3)] == [404, 404, 429]
-        right = await proxy.post(
+        mobivate = await proxy.post(
             f"/webhooks/{WEBHOOK_SECRET}/receipt",
             json=RECEIPT,
-            headers={"X-Forwarded-For": "198.51.100.1"},
+            headers={"X-Forwarded-For": "198.51.100.3"},
         )
-        assert right.status_code == 200
+        assert mobivate.status_code == 200
+
+
+async def test_a_throttled_address_gets_through_again_once_its_budget_grew_back(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    settings = make_settings(database_url, webhook_auth_failures_per_minute=120)
+    async with start_app(settings) as running, client_from(running.app, "198.51.100.9") as peer:
+        answers = [
+            (await peer.post(f"/webhooks/guess-{n}/receipt", json=RECEIPT)).status_code
+            for n in range(121)
+        ]
+        assert answers == [404] * 120 + [429]
+        throttled = await peer.post(f"/webhooks/{WEBHOOK_SECRET}/receipt", json=RECEIPT)
+        assert throttled.status_code == 429
+        assert await count_requests(engine) == 0
+
+        async def let_through() -> bool:
+            answer = await peer.post(f"/webhooks/{WEBHOOK_SECRET}/receipt", json=RECEIPT)
+            return answer.status_code == 200
+
+        await eventually(let_through, within=5, what="the right secret accepted", interval=0.25)
+    assert await count_requests(engine) == 1
+
+
+async def test_forwarded_addresses_that_are_not_ip_addresses_are_ignored(
+    database_url: str, engine: AsyncEngine, app_logs: io.StringIO
+) -> None:
+    """A local client (trusted as a proxy by default) inventing a new X-Forwarded-For value on
+    every guess is still counted as itself, and writes nothing of its own into the logs."""
+    settings = make_settings(database_url, webhook_auth_failures_per_minute=3)
+    async with start_app(settings) as running, client_from(running.app, "127.0.0.1") as local:
+        forged = [f"evil-{n}\n2026-01-01 INFO forged line" for n in range(5)]
+        answers = [
+            (
+                await local.post(
+                    "/webhooks/guess/receipt", json=RECEIPT, headers={"X-Forwarded-For": value}
+                )
+            ).status_code
+            for value in forged
+        ]
+        assert answers == [404, 404, 404, 429, 429]
+        stored = await local.post(
+            f"/webhooks/{WEBHOOK_SECRET}/receipt",
+            json=receipt("X1"),
+            headers={"X-Forwarded-For": "not-an-address"},
+        )
+        assert stored.status_code == 429
+        async with client_from(running.app, "10.1.1.1") as other:
+            kept = await other.post(
+                f"/webhooks/{WEBHOOK_SECRET}/receipt",
+                json=receipt("X2"),
+                headers={"X-Forwarded-For": "also not an address"},
+            )
+        assert kept.status_code == 200
+    async with engine.connect() as conn:
+        assert (await conn.scalars(select(WebhookRequest.client_addr))).all() == ["10.1.1.1"]
+    logs = app_logs.getvalue()
+    assert "127.0.0.1" in logs
+    assert "evil-" not in logs
+    assert "forged" not in logs
 
 
 async def count_requests(engine: AsyncEngine) -> int:
