@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import __version__
-from app.api.deps import ApiAuth, TokenOrTicketAuth
+from app.api.deps import API_PREFIX, ApiAuth, TokenOrTicketAuth
 from app.api.docs import AUTH
 from app.api.docs_pages import ASSETS_PATH, install_docs_pages
 from app.api.errors import install_error_handlers
@@ -33,7 +33,6 @@ from app.ui.pages import UI_PATH, install_ui
 from app.webhooks import api as webhook_lists
 from app.webhooks import receive as webhooks
 
-API_PREFIX = "/api/v1"
 API_ROUTERS = tuple(
     domain.router
     for domain in (registration, optouts, sending, webhook_lists, feed, stats, overview)

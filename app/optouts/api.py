@@ -5,10 +5,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.api.deps import EngineDep, runtime_part
+from app.api.deps import EngineDep, requires, runtime_part
 from app.api.docs import with_csv
 from app.api.listing import answer_list
 from app.api.pagination import Page
+from app.config import Scope
 from app.core.phone import InvalidPhoneNumber
 from app.optouts.lists import OPTOUT_SPEC, PUSH_SPEC, optout_filters, push_filters
 from app.optouts.outbox import OutboxWorker
@@ -93,6 +94,7 @@ async def list_numbers(
     response_model=OptoutDetailOut,
     status_code=status.HTTP_201_CREATED,
     summary="Opt a number out",
+    openapi_extra=requires(Scope.OPTOUTS_WRITE),
 )
 async def opt_out(
     engine: EngineDep,
@@ -121,6 +123,7 @@ async def opt_out(
     "/optouts/{msisdn}",
     response_model=OptoutDetailOut,
     summary="Opt a number back in",
+    openapi_extra=requires(Scope.OPTOUTS_WRITE),
 )
 async def opt_in(
     engine: EngineDep,

@@ -88,6 +88,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "[REST API](rest-api.md)",
         (
             "api_tokens",
+            "api_read_tokens",
             "event_stream_keepalive_seconds",
             "event_stream_poll_seconds",
             "event_feed_retention_hours",
