@@ -1,5 +1,6 @@
 """Service settings, read from environment variables and an optional `.env` file."""
 
+from enum import StrEnum
 from functools import lru_cache
 from importlib.util import find_spec
 from pathlib import Path
@@ -7,7 +8,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import phonenumbers
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -22,8 +23,52 @@ MIN_WEBHOOK_SECRET_LENGTH = 16
 _EMPTY_KEPT = frozenset({"database_url", "mobivate_base_url", "forwarded_allow_ips", "root_path"})
 
 
+class Scope(StrEnum):
+    """What an API token may do (see API_TOKENS)."""
+
+    READ = "read"
+    SEND = "send"
+    OPTOUTS_WRITE = "optouts:write"
+    ADMIN = "admin"
+
+
+ALL_SCOPES = frozenset(Scope)
+_KNOWN_SCOPES = ", ".join(Scope)
+
+
+def parse_tokens(value: str, setting: str) -> dict[str, frozenset[Scope]]:
+    """`tok1, tok2:read+send`: each token with its scopes, a bare token with every scope. The
+    messages never quote a token, since they reach logs."""
+    tokens: dict[str, frozenset[Scope]] = {}
+    for position, entry in enumerate(value.split(","), start=1):
+        token, colon, listed = entry.strip().partition(":")
+        token = token.strip()
+        if not token:
+            if colon:
+                raise ValueError(f"{setting}: entry {position} has scopes but no token")
+            continue
+        scopes = ALL_SCOPES
+        if colon:
+            names = [name.strip() for name in listed.split("+")]
+            unknown = [name for name in names if name not in ALL_SCOPES]
+            if unknown:
+                raise ValueError(
+                    f"{setting}: entry {position} names unknown scope {unknown[0]!r} (known: "
+                    f"{_KNOWN_SCOPES}, joined with '+'; a token cannot contain ':')"
+                )
+            scopes = frozenset(Scope(name) for name in names)
+        if token in tokens:
+            raise ValueError(f"{setting}: entry {position} repeats a token listed before it")
+        tokens[token] = scopes
+    return tokens
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # Errors never echo the input: it holds the secrets.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
+    _token_scopes: dict[str, frozenset[Scope]] = PrivateAttr(default_factory=dict)
 
     # The configuration reference (docs/pages/configuration.md) is generated from these fields:
     # each description is the setting's documentation; `shown_default` replaces a default that
@@ -68,8 +113,16 @@ class Settings(BaseSettings):
     api_tokens: SecretStr | None = Field(
         default=None,
         description="Comma-separated bearer tokens accepted by the REST API under `/api/v1` "
-        "(several, so tokens can be rotated). With none set, the REST API refuses every "
-        "request.",
+        "(several, so tokens can be rotated). A token may be limited to scopes: "
+        "`tok1,tok2:read+send` gives `tok1` every scope and `tok2` only `read` and `send` (the "
+        "scopes are `read`, `send`, `optouts:write` and `admin`; see [Tokens and scopes]"
+        "(rest-api.md#tokens-and-scopes)). With no token set here or in `API_READ_TOKENS`, the "
+        "REST API refuses every request.",
+    )
+    api_read_tokens: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated bearer tokens that can only read (the `read` scope), for "
+        "dashboards; the same as listing them in `API_TOKENS` as `token:read`.",
     )
     log_format: Literal["json", "text"] = Field(
         default="text",
@@ -480,11 +533,27 @@ class Settings(BaseSettings):
             raise ValueError("; ".join(problems))
         return self
 
+    @model_validator(mode="after")
+    def _parse_tokens(self) -> "Settings":
+        tokens = parse_tokens(_secret(self.api_tokens), "API_TOKENS")
+        read_only = parse_tokens(_secret(self.api_read_tokens), "API_READ_TOKENS")
+        for token, scopes in read_only.items():
+            if scopes != ALL_SCOPES:
+                raise ValueError("API_READ_TOKENS: list bare tokens, without scopes")
+            if token in tokens:
+                raise ValueError("API_READ_TOKENS: a token is also listed in API_TOKENS")
+            tokens[token] = frozenset({Scope.READ})
+        self._token_scopes = tokens
+        return self
+
+    @property
+    def api_token_scopes(self) -> dict[str, frozenset[Scope]]:
+        """Every REST API token with its scopes (API_TOKENS and API_READ_TOKENS)."""
+        return self._token_scopes
+
     @property
     def api_token_list(self) -> list[str]:
-        if self.api_tokens is None:
-            return []
-        return [t.strip() for t in self.api_tokens.get_secret_value().split(",") if t.strip()]
+        return list(self.api_token_scopes)
 
     @property
     def cors_origin_list(self) -> list[str]:
@@ -493,6 +562,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _secret(value: SecretStr | None) -> str:
+    return "" if value is None else value.get_secret_value()
 
 
 @lru_cache

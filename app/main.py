@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from app import __version__
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.client_address import ClientAddressMiddleware
-from app.api.deps import ApiAuth, TokenOrTicketAuth
+from app.api.deps import API_PREFIX, ApiAuth, TokenOrTicketAuth
 from app.api.docs import AUTH
 from app.api.docs_pages import ASSETS_PATH, install_docs_pages
 from app.api.errors import install_error_handlers
@@ -36,7 +36,6 @@ from app.webhooks import api as webhook_lists
 from app.webhooks import quarantine_api
 from app.webhooks import receive as webhooks
 
-API_PREFIX = "/api/v1"
 API_ROUTERS = tuple(
     domain.router
     for domain in (

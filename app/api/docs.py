@@ -19,6 +19,19 @@ UNAUTHORIZED: dict[str, Any] = {
     },
 }
 
+FORBIDDEN: dict[str, Any] = {
+    "description": "The token lacks the scope this operation needs (see API_TOKENS); `detail` "
+    "names it",
+    "content": {
+        "application/json": {
+            "schema": _DETAIL_SCHEMA,
+            "example": {
+                "detail": "this token lacks the 'send' scope that POST /api/v1/messages needs"
+            },
+        }
+    },
+}
+
 INVALID: dict[str, Any] = {
     "description": "A parameter is invalid; `loc` names it",
     "content": {
@@ -38,8 +51,8 @@ INVALID: dict[str, Any] = {
 }
 
 # Every /api/v1 router is included with these: the bearer token is checked before anything else.
-AUTH: dict[int | str, dict[str, Any]] = {401: UNAUTHORIZED}
-ERRORS: dict[int | str, dict[str, Any]] = {401: UNAUTHORIZED, 422: INVALID}
+AUTH: dict[int | str, dict[str, Any]] = {401: UNAUTHORIZED, 403: FORBIDDEN}
+ERRORS: dict[int | str, dict[str, Any]] = {**AUTH, 422: INVALID}
 
 
 def with_csv(description: str) -> dict[int | str, dict[str, Any]]:

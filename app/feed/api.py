@@ -19,10 +19,11 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api import tickets
-from app.api.deps import EngineDep, SettingsDep, runtime_part
+from app.api.deps import EngineDep, SettingsDep, requires, runtime_part
 from app.api.docs import ERRORS
 from app.api.filters import MAX_ID, FeedQuery
 from app.api.pagination import invalid
+from app.config import Scope
 from app.core.tables import FEED_EVENTS
 from app.core.times import ORJSON_UTC
 from app.feed import entries as feed
@@ -128,6 +129,7 @@ class StreamTicketOut(BaseModel):
     "`EventSource(stream_url)` (add the feed's filters to it). A ticket opens the live feed "
     "only, until `expires_at` (STREAM_TICKET_TTL_SECONDS); a stream opened in time stays open. "
     "To reconnect later, ask for a new ticket and pass `last_event_id`.",
+    openapi_extra=requires(Scope.READ),
 )
 async def create_stream_ticket(request: Request, settings: SettingsDep) -> StreamTicketOut:
     ticket = tickets.issue(settings.api_token_list, settings.stream_ticket_ttl_seconds)

@@ -5,7 +5,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from app.api.deps import EngineDep, MobivateDep, SettingsDep
+from app.api.deps import EngineDep, MobivateDep, SettingsDep, requires
+from app.config import Scope
 from app.core.errors import ServiceError
 from app.lookups.lookup import LookupPolicy, look_up, resolve_number, resolve_numbers
 from app.lookups.schemas import LookupItem, LookupRequest, LookupsOut
@@ -37,6 +38,7 @@ def item(answer: Answer) -> LookupItem:
 
 @router.post(
     "/lookups",
+    openapi_extra=requires(Scope.SEND),
     responses=_RESPONSES,
     summary="Look numbers up (HLR)",
     description="One item per distinct number, in the order given. Numbers beyond "

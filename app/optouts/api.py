@@ -6,10 +6,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.api.deps import EngineDep, SettingsDep, runtime_part
+from app.api.deps import EngineDep, SettingsDep, requires, runtime_part
 from app.api.docs import with_csv
 from app.api.listing import answer_list
 from app.api.pagination import Page
+from app.config import Scope
 from app.core.phone import InvalidPhoneNumber
 from app.optouts.lists import (
     OPTOUT_SPEC,
@@ -100,6 +101,7 @@ async def list_reviews(
     "/optouts/review/{review_id}",
     response_model=ReviewDecisionOut,
     operation_id="decide_optout_review",
+    openapi_extra=requires(Scope.OPTOUTS_WRITE),
     summary="Decide a reply in the review queue",
     responses={
         404: {"description": "No reply with this id is in the review queue"},
@@ -150,6 +152,7 @@ async def list_numbers(
     response_model=OptoutDetailOut,
     status_code=status.HTTP_201_CREATED,
     summary="Opt a number out",
+    openapi_extra=requires(Scope.OPTOUTS_WRITE),
 )
 async def opt_out(
     engine: EngineDep,
@@ -180,6 +183,7 @@ async def opt_out(
     "/optouts/{msisdn}",
     response_model=OptoutDetailOut,
     summary="Opt a number back in",
+    openapi_extra=requires(Scope.OPTOUTS_WRITE),
 )
 async def opt_in(
     engine: EngineDep,

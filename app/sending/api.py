@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.api.deps import EngineDep, MobivateDep, SettingsDep
+from app.api.deps import CallerDep, EngineDep, MobivateDep, SettingsDep, requires
 from app.api.docs import with_csv
 from app.api.filters import BatchQuery, MessageQuery
 from app.api.listing import answer_list
 from app.api.pagination import Page
+from app.config import Scope
 from app.lookups.lookup import LookupPolicy
 from app.sending.batch import BATCH_ENDPOINT, send_batch
 from app.sending.batch_checks import prepare_batch
@@ -47,7 +48,7 @@ IdempotencyKeyHeader = Annotated[
     Header(
         alias="Idempotency-Key",
         description="Repeating a request with the same key and body within 24 hours returns "
-        "the first response and sends nothing",
+        "the first response and sends nothing. Keys are kept per API token.",
     ),
 ]
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -89,12 +90,14 @@ def _response(reply: Reply) -> JSONResponse:
     response_model=None,
     operation_id="send_message",
     summary="Send one SMS",
+    openapi_extra=requires(Scope.SEND),
 )
 async def post_message(
     payload: SendMessageRequest,
     engine: EngineDep,
     mobivate: MobivateDep,
     settings: SettingsDep,
+    caller: CallerDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
     prepared = prepare_single(payload, settings)
@@ -104,6 +107,7 @@ async def post_message(
         mobivate,
         endpoint=SINGLE_ENDPOINT,
         idempotency_key=idempotency_key,
+        caller=caller.fingerprint,
         body=payload.model_dump(mode="json"),
         work=lambda client, attempt: send_single(engine, client, prepared, attempt),
     )
@@ -117,6 +121,7 @@ async def post_message(
     response_model=None,
     operation_id="send_batch",
     summary="Send a batch (campaign)",
+    openapi_extra=requires(Scope.SEND),
 )
 async def post_batch(
     request: Request,
@@ -124,6 +129,7 @@ async def post_batch(
     engine: EngineDep,
     mobivate: MobivateDep,
     settings: SettingsDep,
+    caller: CallerDep,
     idempotency_key: IdempotencyKeyHeader = None,
     dry_run: Annotated[
         bool,
@@ -145,6 +151,7 @@ async def post_batch(
         mobivate,
         endpoint=BATCH_ENDPOINT,
         idempotency_key=idempotency_key,
+        caller=caller.fingerprint,
         body=payload.model_dump(mode="json"),
         work=lambda client, attempt: send_batch(engine, client, prepared, attempt, lookups),
     )

@@ -13,8 +13,8 @@ from typing import Any
 
 from app.config import Settings
 from app.core.db import utcnow
-from app.mobivate.models import MAX_BATCH_SIZE
 from app.core.text_rules import without_forbidden
+from app.mobivate.models import MAX_BATCH_SIZE
 from app.sending.schemas import SendBatchRequest
 from app.sending.validation import (
     InvalidSend,

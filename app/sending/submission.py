@@ -176,11 +176,13 @@ async def submit(
     *,
     endpoint: str,
     idempotency_key: str | None,
+    caller: str,
     body: dict[str, Any],
     work: Work,
 ) -> Reply:
     """Run `work` once for this request: refused while sending is not configured, replayed for
-    a repeated Idempotency-Key (see `app.sending.idempotency`)."""
+    a repeated Idempotency-Key of the same `caller` (a token's fingerprint; see
+    `app.sending.idempotency`)."""
     key = None if idempotency_key is None else check_key(idempotency_key)
     if mobivate is None:
         raise SendingDisabled()
@@ -194,4 +196,4 @@ async def submit(
     async def run(attempt: Attempt) -> Reply:
         return await work(mobivate, attempt)
 
-    return await idempotency.run_once(key, endpoint, body, run)
+    return await idempotency.run_once(key, f"{endpoint} {caller}", body, run)

@@ -25,8 +25,8 @@ from datetime import datetime
 from typing import Any
 
 from app.core.phone import InvalidPhoneNumber, resolve_readings
-from app.mobivate.hlr import is_reachable, receipt_hlr
 from app.core.text_rules import without_forbidden
+from app.mobivate.hlr import is_reachable, receipt_hlr
 from app.mobivate.payloads import ParsedClick, ParsedEvent, ParsedIncoming, ParsedReceipt
 
 Row = dict[str, Any]
