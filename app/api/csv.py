@@ -7,12 +7,15 @@ empty, nested values JSON.
 
 Text a spreadsheet would run as a formula is neutralised by the OWASP rule ("CSV injection"): a
 cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, which Excel,
-LibreOffice and Google Sheets show as text. Message bodies are written by anyone with a phone,
+LibreOffice and Google Sheets show as text. A cell that is only a signed number (an E.164 phone
+number such as `+447700900123`, a negative figure) is left as it is: a spreadsheet reads it as a
+number, runs nothing, and consumers keep the number they expect. Message bodies are written by anyone with a phone,
 so this is the default; `csv_cells=raw` writes the values as stored, for programs reading them.
 """
 
 import csv
 import io
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -24,11 +27,16 @@ from app.core.times import iso_z
 
 FLUSH_ROWS = 500
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_SIGNED_NUMBER = re.compile(r"[+-][0-9]+(\.[0-9]+)?")
 
 
 def neutralised(value: Any) -> Any:
     """`value` as a spreadsheet shows it rather than runs it."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    if (
+        isinstance(value, str)
+        and value.startswith(FORMULA_STARTS)
+        and not _SIGNED_NUMBER.fullmatch(value)
+    ):
         return "'" + value
     return value
 

@@ -154,7 +154,7 @@ async def _batches(engine: AsyncEngine, message_ids: list[int], now: datetime) -
     for batch_id, entries in grouped.items():
         first = min(submitted for _, submitted, _ in entries) - WINDOW_MARGIN
         last = _next_second(min(max(latest for _, _, latest in entries) + WINDOW_MARGIN, now))
-        messages = {(entry.reference, entry.msisdn): entry for entry, _, _ in entries}
+        messages = {(entry.reference, _digits(entry.msisdn)): entry for entry, _, _ in entries}
         batches.append(_Batch(batch_id, first, max(first, last), messages))
     batches.sort(key=lambda batch: batch.start)
     return batches

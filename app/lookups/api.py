@@ -24,7 +24,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def item(answer: Answer) -> LookupItem:
     return LookupItem(
-        number="+" + answer.msisdn,
+        number=answer.msisdn,
         reachable=answer.reachable,
         network=answer.network,
         country=answer.country,
@@ -60,6 +60,7 @@ async def post_lookups(
 
 @router.get(
     "/lookups/{number}",
+    openapi_extra=requires(Scope.SEND),
     responses=_RESPONSES,
     summary="Look one number up (HLR)",
     description="The cached answer while it is fresh, otherwise Mobivate's.",

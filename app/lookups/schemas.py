@@ -7,45 +7,45 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class LookupRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"numbers": ["+447700900123", "+44 7700 900124"]}]},
+    )
 
     numbers: list[str] = Field(
-        description="International numbers, e.g. +447700900123; a number given twice is looked "
-        "up once"
+        description="Any spelling of each number (resolved to E.164 as every number is, with "
+        "DEFAULT_REGION for national forms); a number given twice is looked up once"
     )
+
+
+_LOOKUP_EXAMPLE: dict[str, Any] = {
+    "number": "+447700900123",
+    "reachable": True,
+    "network": "MNO - Virgin Media O2 (Telefonica UK Ltd)",
+    "country": "United Kingdom",
+    "ported": True,
+    "status": {
+        "groupId": 3,
+        "groupName": "DELIVERED",
+        "id": 5,
+        "name": "DELIVERED_TO_HANDSET",
+        "description": "Message delivered to handset",
+    },
+    "error": {
+        "groupId": 0,
+        "groupName": "OK",
+        "id": 0,
+        "name": "NO_ERROR",
+        "description": "No Error",
+        "permanent": False,
+    },
+    "looked_up_at": "2026-12-02T09:30:00Z",
+    "cached": False,
+}
 
 
 class LookupItem(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "number": "+447700900123",
-                    "reachable": True,
-                    "network": "MNO - Virgin Media O2 (Telefonica UK Ltd)",
-                    "country": "United Kingdom",
-                    "ported": True,
-                    "status": {
-                        "groupId": 3,
-                        "groupName": "DELIVERED",
-                        "id": 5,
-                        "name": "DELIVERED_TO_HANDSET",
-                        "description": "Message delivered to handset",
-                    },
-                    "error": {
-                        "groupId": 0,
-                        "groupName": "OK",
-                        "id": 0,
-                        "name": "NO_ERROR",
-                        "description": "No Error",
-                        "permanent": False,
-                    },
-                    "looked_up_at": "2026-12-02T09:30:00Z",
-                    "cached": False,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_LOOKUP_EXAMPLE]})
 
     number: str = Field(description="E.164, e.g. +447700900123")
     reachable: bool | None = Field(
@@ -62,4 +62,6 @@ class LookupItem(BaseModel):
 
 
 class LookupsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_LOOKUP_EXAMPLE]}]})
+
     items: list[LookupItem]

@@ -154,6 +154,44 @@ class DryRunMessageOut(BaseModel):
 
 
 class BatchDryRunOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "dry_run": True,
+                    "requested": 3,
+                    "would_send": 1,
+                    "parts": 1,
+                    "skipped_by_reason": {"opted_out": 1, "hlr_unreachable": 1},
+                    "skipped": [
+                        {
+                            "index": 1,
+                            "to": "+447700900124",
+                            "reason": "opted_out",
+                            "detail": "+447700900124 has opted out (STOP, 2026-11-20T18:02:11Z)",
+                        },
+                        {
+                            "index": 2,
+                            "to": "+447700900125",
+                            "reason": "hlr_unreachable",
+                            "detail": "Mobivate's number lookup says +447700900125 cannot be "
+                            "reached (ABSENT_SUBSCRIBER)",
+                        },
+                    ],
+                    "messages": [
+                        {
+                            "index": 0,
+                            "to": "+447700900123",
+                            "reference": "order-1042",
+                            "encoding": "GSM-7",
+                            "parts": 1,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     dry_run: bool = Field(description="Always true: nothing was stored or sent")
     requested: int
     would_send: int = Field(description="Messages that would be sent")

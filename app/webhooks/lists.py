@@ -42,12 +42,12 @@ RECEIPT_COLUMNS = [
     RECEIPTS.c.parts,
     RECEIPTS.c.part,
     RECEIPTS.c.outbound_message_id.label("message_id"),
+    MESSAGES.c.batch_id,
     RECEIPTS.c.hlr_reachable,
     RECEIPTS.c.hlr_network,
     RECEIPTS.c.hlr_country,
     RECEIPTS.c.hlr_ported,
     RECEIPTS.c.hlr_mcc_mnc,
-    MESSAGES.c.batch_id,
 ]
 RECEIPT_SPEC = ListSpec.of(
     RECEIPT_COLUMNS, _with_message(RECEIPTS), RECEIPTS.c.occurred_at, RECEIPTS.c.id

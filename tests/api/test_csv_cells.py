@@ -1,13 +1,16 @@
 """CSV exports neutralise cells a spreadsheet would run as formulas (OWASP "CSV injection"): a
 cell starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`, in every
-export, on both backends; `csv_cells=raw` writes the values as stored."""
+export, on both backends, except a cell that is only a signed number (an E.164 phone number);
+`csv_cells=raw` writes the values as stored."""
 
 import csv
 import io
+import re
 
 import httpx
 import pytest
 
+from app.api.csv import neutralised
 from tests.support.bodies import click, incoming, receipt
 from tests.support.harness import Harness, send_message
 from tests.support.webhooks import post_stored
@@ -76,7 +79,8 @@ async def test_formula_cells_are_escaped_in_every_export(harness: Harness) -> No
     for path in EXPORTS:
         for row in await export(client, path):
             for value in row.values():
-                assert value[:1] not in ("=", "+", "-", "@", "\t", "\r"), (path, value)
+                formula = value[:1] in ("=", "+", "-", "@", "\t", "\r")
+                assert not formula or re.fullmatch(r"[+-][0-9]+", value), (path, value)
 
     raw = await export(client, "/api/v1/incoming", csv_cells="raw")
     assert column(raw, "body") == sorted(HOSTILE)
@@ -91,3 +95,20 @@ async def test_an_unknown_csv_cells_value_is_refused(harness: Harness, value: st
     )
     assert answer.status_code == 422
     assert "csv_cells" in answer.text
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ("+447700900123", "+447700900123"),
+        ("-12", "-12"),
+        ("-1.5", "-1.5"),
+        ("+44 7700 900123", "'+44 7700 900123"),
+        ("+1+1", "'+1+1"),
+        ("+1e5", "'+1e5"),
+        ("-1;cmd", "'-1;cmd"),
+        ("+447700900123\n=1+1", "'+447700900123\n=1+1"),
+    ],
+)
+def test_a_cell_that_is_only_a_signed_number_is_left_as_it_is(cell: str, written: str) -> None:
+    assert neutralised(cell) == written

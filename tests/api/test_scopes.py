@@ -45,7 +45,7 @@ def operations(running: RunningApp) -> list[tuple[str, str, Scope, bool]]:
     for template, methods in running.app.openapi()["paths"].items():
         if not template.startswith("/api/v1"):
             continue
-        path = re.sub(r"\{[a-z_]*msisdn\}", "447700900123", template)
+        path = re.sub(r"\{([a-z_]*msisdn|number)\}", "447700900123", template)
         path = re.sub(r"\{[a-z_]+\}", "1", path)
         for method, operation in methods.items():
             scope = required_scope(operation, method.upper())

@@ -15,16 +15,17 @@ from tests.support.rows import count_rows
 from tests.support.webhooks import post_accepted
 
 NUMBER = "447700900123"
+E164 = f"+{NUMBER}"
 
 
 async def state(engine: AsyncEngine) -> Any:
     async with engine.connect() as conn:
-        return (await conn.execute(select(Optout).where(Optout.msisdn == NUMBER))).first()
+        return (await conn.execute(select(Optout).where(Optout.msisdn == E164))).first()
 
 
 async def events(engine: AsyncEngine) -> list[Any]:
     async with engine.connect() as conn:
-        query = select(OptoutEvent).where(OptoutEvent.msisdn == NUMBER).order_by(OptoutEvent.id)
+        query = select(OptoutEvent).where(OptoutEvent.msisdn == E164).order_by(OptoutEvent.id)
         return list((await conn.execute(query)).all())
 
 

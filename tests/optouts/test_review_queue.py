@@ -65,7 +65,7 @@ async def test_an_unclear_reply_waits_in_the_queue_and_changes_nothing(
 
     [item] = await service.pending()
     assert (item["msisdn"], item["body"], item["keyword"], item["state"]) == (
-        NUMBER,
+        f"+{NUMBER}",
         "stop the deals",
         "STOP",
         "pending",

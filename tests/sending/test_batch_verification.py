@@ -148,9 +148,9 @@ async def test_dry_run_reports_every_reason_and_the_parts_and_sends_nothing(
         (4, "hlr_unreachable"),
     ]
     assert body["messages"] == [
-        {"index": 0, "to": number(0), "reference": "r-0", "encoding": "GSM-7", "parts": 1},
-        {"index": 5, "to": number(5), "reference": None, "encoding": "GSM-7", "parts": 2},
-        {"index": 6, "to": number(6), "reference": None, "encoding": "UCS-2", "parts": 1},
+        {"index": 0, "to": "+" + number(0), "reference": "r-0", "encoding": "GSM-7", "parts": 1},
+        {"index": 5, "to": "+" + number(5), "reference": None, "encoding": "GSM-7", "parts": 2},
+        {"index": 6, "to": "+" + number(6), "reference": None, "encoding": "UCS-2", "parts": 1},
     ]
     assert [r.path for r in harness.fake.requests] == ["/hlr"]
     assert harness.fake.sent == []
