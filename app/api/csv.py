@@ -9,8 +9,9 @@ Text a spreadsheet would run as a formula is neutralised by the OWASP rule ("CSV
 cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, which Excel,
 LibreOffice and Google Sheets show as text. A cell that is only a signed number (an E.164 phone
 number such as `+447700900123`, a negative figure) is left as it is: a spreadsheet reads it as a
-number, runs nothing, and consumers keep the number they expect. Message bodies are written by anyone with a phone,
-so this is the default; `csv_cells=raw` writes the values as stored, for programs reading them.
+number, runs nothing, and consumers keep the number they expect. Message bodies are written by
+anyone with a phone, so this is the default; `csv_cells=raw` writes the values as stored, for
+programs reading them.
 """
 
 import csv
