@@ -30,16 +30,19 @@ class IncomingKeywords:
     """The opt-out ingest step: keywords recorded in the transaction that stores the messages,
     then a wake-up for the outbox worker once the pushes it wrote are committed."""
 
-    def __init__(self, rules: KeywordRules, wake: Callable[[], None]) -> None:
+    def __init__(
+        self, rules: KeywordRules, wake: Callable[[], None], *, contacts: bool = False
+    ) -> None:
         self._rules = rules
         self._wake = wake
+        self._contacts = contacts
 
     @classmethod
     def from_settings(cls, settings: Settings, wake: Callable[[], None]) -> "IncomingKeywords":
         rules = KeywordRules.from_csv(
             settings.optout_keywords, settings.optin_keywords, settings.help_keywords
         )
-        return cls(rules, wake)
+        return cls(rules, wake, contacts=settings.optout_contacts_proxy)
 
     async def after_store(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
         changes = []
@@ -74,7 +77,7 @@ class IncomingKeywords:
                     dedupe_key=f"incoming:{stored.row['dedupe_key']}",
                 )
             )
-        await record_changes(conn, changes)
+        await record_changes(conn, changes, contacts=self._contacts)
         await queue_reviews(conn, reviews)
 
     def after_commit(self, events: Sequence[StoredEvent]) -> None:
