@@ -156,8 +156,9 @@ class KeywordRules:
     _table: tuple[tuple[KeywordIntent, tuple[tuple[str, str], ...]], ...] = field(
         init=False, repr=False, compare=False
     )
-    # Opt-out keywords as words: (words, normalised, keyword as configured), most words first.
-    _opt_out_words: tuple[tuple[tuple[str, ...], str, str], ...] = field(
+    # Opt-out keywords as words, by their first word: (words, normalised, keyword as
+    # configured), most words first.
+    _opt_out_words: dict[str, tuple[tuple[tuple[str, ...], str, str], ...]] = field(
         init=False, repr=False, compare=False
     )
 
@@ -186,8 +187,12 @@ class KeywordRules:
             (tuple(words(normalised)), normalised, keyword) for normalised, keyword in table[0][1]
         ]
         opt_out_words.sort(key=lambda entry: (len(entry[0]), len("".join(entry[0]))), reverse=True)
+        by_first: dict[str, list[tuple[tuple[str, ...], str, str]]] = {}
+        for entry in opt_out_words:
+            if entry[0]:
+                by_first.setdefault(entry[0][0], []).append(entry)
         object.__setattr__(
-            self, "_opt_out_words", tuple(entry for entry in opt_out_words if entry[0])
+            self, "_opt_out_words", {first: tuple(found) for first, found in by_first.items()}
         )
 
     @classmethod
@@ -242,7 +247,7 @@ class KeywordRules:
         """The longest keyword whose words start at `position`; among keywords with the same
         words (``OPT OUT``, ``OPT-OUT``) the one written as in the message."""
         found: tuple[int, str] | None = None
-        for keyword_words, normalised, keyword in self._opt_out_words:
+        for keyword_words, normalised, keyword in self._opt_out_words.get(message[position], ()):
             size = len(keyword_words)
             if found is not None and size < found[0]:
                 break
