@@ -71,6 +71,8 @@ OTHER_SENSE_BEFORE = _vocabulary(
 OTHER_SENSE_AFTER = _vocabulary("by over off of up")
 # Longer replies always go to a person.
 MAX_CONFIDENT_WORDS = 40
+# How much of a normalised reply is read for opt-out keywords.
+MAX_READ_CHARS = 10_000
 
 
 def words(text: str) -> list[str]:
