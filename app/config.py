@@ -186,6 +186,25 @@ class Settings(BaseSettings):
     mobivate_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Timeout of each call to Mobivate."
     )
+    optout_contacts_proxy: bool = Field(
+        default=False,
+        description="`true` also pushes every opt-out and opt-in to Mobivate's contacts proxy "
+        "(`applications=optouts:sms`), so a STOP reaches Mobivate's other applications too "
+        "(see [Contacts proxy](optouts.md#contacts-proxy)); needs `MOBIVATE_USERNAME` and "
+        "`MOBIVATE_PASSWORD`.",
+    )
+    mobivate_username: str | None = Field(
+        default=None, description="Your Mobivate login, for the contacts proxy."
+    )
+    mobivate_password: SecretStr | None = Field(
+        default=None,
+        description="Your Mobivate password, for the contacts proxy (which takes it in the query "
+        "string). Never logged, stored or shown in an error.",
+    )
+    mobivate_contacts_url: str = Field(
+        default="https://tasks-wave.mobivate.com",
+        description="The contacts proxy's own host (it is not `MOBIVATE_BASE_URL`).",
+    )
     register_webhooks: bool = Field(
         default=True,
         description="`false` stops the service from registering its webhook URLs at startup "
@@ -444,7 +463,7 @@ class Settings(BaseSettings):
             raise PydanticUseDefault()
         return value
 
-    @field_validator("public_base_url", "mobivate_base_url")
+    @field_validator("public_base_url", "mobivate_base_url", "mobivate_contacts_url")
     @classmethod
     def _absolute_http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -508,6 +527,15 @@ class Settings(BaseSettings):
                     "e.g. https://dash.example.com"
                 )
         return ",".join(origins) or None
+
+    @model_validator(mode="after")
+    def _contacts_proxy_credentials(self) -> "Settings":
+        if self.optout_contacts_proxy and not (self.mobivate_username and self.mobivate_password):
+            raise ValueError(
+                "OPTOUT_CONTACTS_PROXY=true needs MOBIVATE_USERNAME and MOBIVATE_PASSWORD "
+                "(the contacts proxy signs in with them)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> "Settings":

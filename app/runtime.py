@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import quote
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,6 +34,7 @@ from app.delivery.transitions import install_transition_counting
 from app.feed.entries import FeedEntries
 from app.feed.watch import FeedWatcher
 from app.mobivate.client import MobivateClient
+from app.mobivate.contacts import ContactsProxyClient, contacts_http_client
 from app.optouts.incoming import IncomingKeywords
 from app.optouts.learned import ReceiptOptouts
 from app.optouts.outbox import OutboxWorker
@@ -112,6 +114,32 @@ def mobivate_client(
     )
 
 
+def contacts_proxy(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> tuple[ContactsProxyClient, httpx.AsyncClient] | None:
+    """The contacts proxy's client and its own HTTP client (which adds the password on the way
+    out), or None unless OPTOUT_CONTACTS_PROXY is on."""
+    if not settings.optout_contacts_proxy:
+        return None
+    username, password = settings.mobivate_username, settings.mobivate_password
+    # Settings refuses OPTOUT_CONTACTS_PROXY without both.
+    assert username is not None
+    assert password is not None
+    for form in (password.get_secret_value(), quote(password.get_secret_value(), safe="")):
+        register_secret(form)
+    http = contacts_http_client(
+        password, timeout=settings.mobivate_timeout_seconds, transport=transport
+    )
+    client = ContactsProxyClient(
+        http,
+        base_url=settings.mobivate_contacts_url,
+        username=username,
+        password=password,
+        on_call=observe_mobivate_call,
+    )
+    return client, http
+
+
 def ingest_steps(
     settings: Settings, *, outbox: OutboxWorker, feed: FeedWatcher
 ) -> list[AfterStoreStep]:
@@ -158,10 +186,14 @@ async def open_runtime(
         stack.push_async_callback(http.aclose)
         mobivate = mobivate_client(settings, http)
         once = mobivate_client(settings, http, retry_attempts=1)
+        proxy = contacts_proxy(settings, mobivate_transport)
+        if proxy is not None:
+            stack.push_async_callback(proxy[1].aclose)
 
         outbox = OutboxWorker(
             engine,
             once,
+            contacts=proxy[0] if proxy else None,
             poll_interval=settings.outbox_poll_interval_seconds,
             backoff_initial=settings.outbox_backoff_initial_seconds,
             backoff_max=settings.outbox_backoff_max_seconds,

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from app.fake_mobivate.core import FakeMobivate
 
 _HIDDEN_HEADERS = frozenset({"authorization"})
-_HIDDEN_QUERY = frozenset({"api_key"})
+_HIDDEN_QUERY = frozenset({"api_key", "password"})
 
 
 class FakeControl:

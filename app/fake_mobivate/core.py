@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.fake_mobivate.api import MobivateApi
+from app.fake_mobivate.contacts import ContactsProxy
 from app.fake_mobivate.control import FakeControl
 from app.fake_mobivate.gate import Gate
 from app.fake_mobivate.hlr import HlrEntry, HlrState, hlr_result
@@ -54,6 +55,8 @@ class FakeMobivate:
         callback_client: httpx.AsyncClient | None = None,
         auto_receipts: bool = False,
         receipt_delay: float = 0.05,
+        contacts_username: str = "fake-user",
+        contacts_password: str = "fake-password",  # noqa: S107 (the fake's own, for tests)
     ) -> None:
         """With `auto_receipts`, every accepted message gets an ACCEPTED then a DELIVERED receipt
         `receipt_delay` seconds after the send. Without `callback_client` the fake opens its own
@@ -69,6 +72,10 @@ class FakeMobivate:
         self.optout_refusal: tuple[int, str] = (403, "Recipient has opted out")
         # Numbers whose messages are accepted, then fail with FAILED_RECIPIENT_BLACKLISTED.
         self.blacklisted: set[str] = set()
+        # The contacts proxy signs in with these; `contacts` holds its numbers and applications.
+        self.contacts_username = contacts_username
+        self.contacts_password = contacts_password
+        self.contacts: dict[str, set[str]] = {}
         self.sent: list[FakeMessage] = []
         self.received: list[FakeMessage] = []
         self.owner_user_id = new_hex_id()
@@ -82,7 +89,11 @@ class FakeMobivate:
         self._owns_callback_client = callback_client is None
         self._tasks: set[asyncio.Task[None]] = set()
         self.app = Starlette(
-            routes=[*MobivateApi(self).routes(), *FakeControl(self).routes()],
+            routes=[
+                *MobivateApi(self).routes(),
+                *ContactsProxy(self).routes(),
+                *FakeControl(self).routes(),
+            ],
             middleware=[Middleware(Gate, fake=self)],
             exception_handlers={Rejection: _error_body, HTTPException: _error_body},
             lifespan=self._lifespan,

@@ -27,7 +27,7 @@ Anything unacceptable raises :class:`PayloadError` (400 malformed, 422 wrong sha
 """
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -53,6 +53,7 @@ __all__ = [
     "parse_timestamp",
     "parse_webhook",
     "parse_webhook_items",
+    "rejected_json",
 ]
 
 
@@ -127,11 +128,21 @@ ParsedEvent = ParsedReceipt | ParsedIncoming | ParsedClick
 @dataclass(frozen=True, slots=True)
 class RejectedItem:
     """One item of a JSON array that could not be parsed: its position (from 0), what is wrong
-    with it, and the item itself as JSON."""
+    with it, and the item itself (as loaded; `rejected_json` writes them back)."""
 
     index: int
     message: str
-    raw: bytes
+    value: object
+
+
+def rejected_json(rejected: Sequence[RejectedItem]) -> bytes:
+    """The rejected items as one JSON array, in one pass. An item nested too deep to write again
+    (orjson stops at 255 levels) is written as ``null``: the request's own body still holds it."""
+    values = [item.value for item in rejected]
+    try:
+        return orjson.dumps(values)
+    except TypeError:  # orjson.JSONEncodeError is one too
+        return b"[" + b",".join(_item_json(value) for value in values) + b"]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,10 +290,14 @@ def _array_items(parse: Callable[[_Fields], ParsedEvent], items: list[object]) -
     events: list[ParsedEvent] = []
     rejected: list[RejectedItem] = []
     for index, item in enumerate(items):
+        if not isinstance(item, dict):  # no exception: an array of junk must stay cheap
+            message = f"must be a JSON object, got {_describe(item)}"
+            rejected.append(RejectedItem(index, message, item))
+            continue
         try:
-            events.append(_in_context("", parse, item))
+            events.append(parse(item))
         except PayloadError as exc:
-            rejected.append(RejectedItem(index, exc.message, _item_json(item)))
+            rejected.append(RejectedItem(index, exc.message, item))
     if not events:
         first = rejected[0]
         raise PayloadError(f"item {first.index}: {first.message}")
@@ -290,8 +305,6 @@ def _array_items(parse: Callable[[_Fields], ParsedEvent], items: list[object]) -
 
 
 def _item_json(item: object) -> bytes:
-    """The item as JSON; an item nested too deep to write again (orjson stops at 255 levels) is
-    kept as ``null`` here, the request's own body still holds it."""
     try:
         return orjson.dumps(item)
     except TypeError:  # orjson.JSONEncodeError is one too

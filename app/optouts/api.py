@@ -114,7 +114,12 @@ async def decide_review(
     """`opt_out` records the reply as the opt-out it was (at the time it was sent) and pushes it
     to Mobivate; `dismiss` records nothing. Either takes it out of the queue."""
     row, opted_out = await decide(
-        engine, review_id, body.decision, reason=body.reason, on_commit=outbox.wake
+        engine,
+        review_id,
+        body.decision,
+        reason=body.reason,
+        on_commit=outbox.wake,
+        contacts=outbox.pushes_to_contacts,
     )
     return ReviewDecisionOut(review=ReviewOut.model_validate(row), opted_out=opted_out)
 
@@ -172,6 +177,7 @@ async def opt_out(
             region=settings.default_region,
             reason=body.reason,
             on_commit=outbox.wake,
+            contacts=outbox.pushes_to_contacts,
         )
     except InvalidPhoneNumber as exc:
         raise _invalid_msisdn(exc) from None
@@ -204,6 +210,7 @@ async def opt_in(
             reason=reason,
             require_known=True,
             on_commit=outbox.wake,
+            contacts=outbox.pushes_to_contacts,
         )
     except InvalidPhoneNumber as exc:
         raise _invalid_msisdn(exc) from None

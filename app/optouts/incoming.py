@@ -39,18 +39,24 @@ class IncomingKeywords:
     then a wake-up for the outbox worker once the pushes it wrote are committed."""
 
     def __init__(
-        self, rules: KeywordRules, wake: Callable[[], None], region: str | None = None
+        self,
+        rules: KeywordRules,
+        wake: Callable[[], None],
+        region: str | None = None,
+        *,
+        contacts: bool = False,
     ) -> None:
         self._rules = rules
         self._wake = wake
         self._region = region
+        self._contacts = contacts
 
     @classmethod
     def from_settings(cls, settings: Settings, wake: Callable[[], None]) -> "IncomingKeywords":
         rules = KeywordRules.from_csv(
             settings.optout_keywords, settings.optin_keywords, settings.help_keywords
         )
-        return cls(rules, wake, settings.default_region)
+        return cls(rules, wake, settings.default_region, contacts=settings.optout_contacts_proxy)
 
     async def after_store(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
         changes = []
@@ -92,7 +98,7 @@ class IncomingKeywords:
                         dedupe_key=f"incoming:{stored.row['dedupe_key']}{suffix}",
                     )
                 )
-        await record_changes(conn, changes)
+        await record_changes(conn, changes, contacts=self._contacts)
         await queue_reviews(conn, reviews)
 
     def _keys(self, sender: str, action: Action) -> list[tuple[str, bool]]:

@@ -1,9 +1,15 @@
 """Delivering the outbox: opt-out changes pushed to Mobivate until Mobivate accepts them.
 
+Two destinations: Mobivate's opt-out list (`optout_add`, `optout_delete`), and, with
+OPTOUT_CONTACTS_PROXY, its contacts proxy (`contacts_create`, `contacts_delete`,
+`app.mobivate.contacts`). Each push goes to one destination and keeps its own state, so one
+destination failing never holds back the other.
+
 Rules:
-- Per number, only the oldest push not yet delivered may be attempted: a push waits while an
-  older one for the same number is pending (in flight or backing off), so STOP then START reach
-  Mobivate in that order. A push that failed for good does not hold back the ones after it.
+- Per number and destination, only the oldest push not yet delivered may be attempted: a push
+  waits while an older one for the same number and destination is pending (in flight or backing
+  off), so STOP then START reach Mobivate in that order. A push that failed for good does not
+  hold back the ones after it. A push whose destination is not configured waits.
 - A worker claims pushes in a short transaction that sets a lease (`claimed_until`); other
   workers skip claimed rows (PostgreSQL: `FOR UPDATE SKIP LOCKED`; the claiming UPDATE is
   conditional, so SQLite processes are safe too). A worker that dies mid-delivery leaves its
@@ -24,7 +30,7 @@ from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.background import Worker
@@ -32,7 +38,9 @@ from app.core.db import DATABASE_ERRORS, utcnow
 from app.core.phone import mask_msisdn, mobivate_digits
 from app.core.tables import OUTBOX_MESSAGES as OUTBOX
 from app.mobivate.client import MobivateClient
+from app.mobivate.contacts import ContactsProxyClient
 from app.mobivate.errors import MobivateAuthError, MobivateRefused, MobivateUnavailable
+from app.optouts.registry import PUSH_OPERATIONS
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +49,13 @@ BATCH_SIZE = 20
 # the oldest pending push of their number (younger ones wait for it).
 WINDOW = 100
 MAX_WINDOWS = 10
+_CONTACTS_OPERATIONS = PUSH_OPERATIONS["contacts"]
+# The destination of a push, for the per-number order.
+_DESTINATION = case((OUTBOX.c.operation.in_(_CONTACTS_OPERATIONS), "contacts"), else_="optouts")
+
+
+class NotConfigured(Exception):
+    """The push's destination is not configured in this process."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +77,11 @@ class OutboxWorker:
         backoff_max: float = 600.0,
         lease_seconds: float = 120.0,
         stop_grace_seconds: float = 5.0,
+        contacts: ContactsProxyClient | None = None,
     ) -> None:
         self._engine = engine
         self._mobivate = mobivate
+        self._contacts = contacts
         self._poll_interval = poll_interval
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
@@ -72,6 +89,15 @@ class OutboxWorker:
         self.worker = Worker(
             "outbox", self._step, on_error=self._on_error, stop_grace=stop_grace_seconds
         )
+
+    @property
+    def pushes_to_contacts(self) -> bool:
+        """Whether changes recorded by this process are also pushed to the contacts proxy."""
+        return self._contacts is not None
+
+    @property
+    def _configured(self) -> bool:
+        return self._mobivate is not None or self._contacts is not None
 
     def wake(self) -> None:
         """Look for work now rather than at the next poll (call after a commit that enqueued)."""
@@ -82,8 +108,8 @@ class OutboxWorker:
             logger.warning(
                 "MOBIVATE_API_KEY is not set: opt-out changes wait in the outbox until it is"
             )
-            return
-        self.worker.start()
+        if self._configured:
+            self.worker.start()
 
     async def stop(self) -> None:
         """Let the delivery in progress finish (for a few seconds at most), then stop."""
@@ -93,7 +119,7 @@ class OutboxWorker:
         """Deliver every push that is due now, batch after batch, and return how many were
         attempted: for a command that records opt-out changes and exits (no worker runs there).
         A push that fails waits for its backoff, so this ends even while Mobivate is down."""
-        if self._mobivate is None:
+        if not self._configured:
             return 0
         attempted = 0
         while claimed := await self.run_once():
@@ -152,7 +178,7 @@ class OutboxWorker:
         after = 0
         for _ in range(MAX_WINDOWS):
             due = (
-                select(OUTBOX.c.id, OUTBOX.c.msisdn)
+                select(OUTBOX.c.id, OUTBOX.c.msisdn, _DESTINATION.label("destination"))
                 .where(*claimable, OUTBOX.c.next_attempt_at <= now, OUTBOX.c.id > after)
                 .order_by(OUTBOX.c.id)
                 .limit(WINDOW)
@@ -162,20 +188,21 @@ class OutboxWorker:
             window = (await conn.execute(due)).all()
             if not window:
                 break
-            oldest = dict(
-                (
-                    await conn.execute(
-                        select(OUTBOX.c.msisdn, func.min(OUTBOX.c.id))
-                        .where(
-                            OUTBOX.c.state == "pending",
-                            OUTBOX.c.msisdn.in_({row.msisdn for row in window}),
-                            OUTBOX.c.id <= window[-1].id,
-                        )
-                        .group_by(OUTBOX.c.msisdn)
+            oldest = {
+                (msisdn, destination): first
+                for msisdn, destination, first in await conn.execute(
+                    select(OUTBOX.c.msisdn, _DESTINATION, func.min(OUTBOX.c.id))
+                    .where(
+                        OUTBOX.c.state == "pending",
+                        OUTBOX.c.msisdn.in_({row.msisdn for row in window}),
+                        OUTBOX.c.id <= window[-1].id,
                     )
-                ).all()
+                    .group_by(OUTBOX.c.msisdn, _DESTINATION)
+                )
+            }
+            heads.extend(
+                row.id for row in window if oldest.get((row.msisdn, row.destination)) == row.id
             )
-            heads.extend(row.id for row in window if oldest.get(row.msisdn) == row.id)
             if len(heads) >= BATCH_SIZE or len(window) < WINDOW:
                 break
             after = window[-1].id
@@ -183,20 +210,17 @@ class OutboxWorker:
 
     async def _deliver(self, push: Claimed) -> dict[str, Any]:
         """What to write to the push's row once this attempt is over."""
-        assert self._mobivate is not None
         masked = mask_msisdn(push.msisdn)
         try:
             async with asyncio.timeout(self._lease.total_seconds() * 0.8):
-                digits = mobivate_digits(push.msisdn)
-                if push.operation == "optout_add":
-                    record = await self._mobivate.add_optout(digits)
-                else:
-                    record = await self._mobivate.delete_optout(digits)
+                note, created = await self._send(push)
+        except NotConfigured as exc:
+            return self._retry_later(exc, self._backoff_max, None, None)
         except MobivateAuthError as exc:
             logger.error("outbox: Mobivate refused the API key for push %d: %s", push.id, exc)
             return self._retry_later(exc, self._backoff_max, exc.status_code, exc.message)
         except MobivateRefused as exc:
-            if exc.status_code == HTTPStatus.NOT_FOUND and push.operation == "optout_delete":
+            if exc.status_code == HTTPStatus.NOT_FOUND and push.operation.endswith("_delete"):
                 logger.info("outbox: %s was not on Mobivate's opt-out list", masked)
                 return self._delivered(exc.status_code, f"not on the opt-out list: {exc.message}")
             logger.warning(
@@ -222,9 +246,25 @@ class OutboxWorker:
             logger.exception("outbox: unexpected failure delivering push %d", push.id)
             return self._retry_later(exc, self._backoff(push.attempts), None, None)
         logger.info("outbox: %s of %s delivered", push.operation, masked)
-        result = self._delivered(HTTPStatus.OK, record.note)
-        result["mobivate_created"] = record.created
+        result = self._delivered(HTTPStatus.OK, note)
+        result["mobivate_created"] = created
         return result
+
+    async def _send(self, push: Claimed) -> tuple[str | None, datetime | None]:
+        """Deliver the push to its destination: (Mobivate's note, its record's time)."""
+        if push.operation in _CONTACTS_OPERATIONS:
+            if self._contacts is None:
+                raise NotConfigured("the contacts proxy is not configured (OPTOUT_CONTACTS_PROXY)")
+            if push.operation == "contacts_create":
+                return await self._contacts.create(mobivate_digits(push.msisdn)), None
+            return await self._contacts.delete(mobivate_digits(push.msisdn)), None
+        if self._mobivate is None:
+            raise NotConfigured("MOBIVATE_API_KEY is not set")
+        if push.operation == "optout_add":
+            record = await self._mobivate.add_optout(mobivate_digits(push.msisdn))
+        else:
+            record = await self._mobivate.delete_optout(mobivate_digits(push.msisdn))
+        return record.note, record.created
 
     def _backoff(self, attempts: int) -> float:
         """Doubling from the initial wait, capped, then scaled by a random 50-100 %."""

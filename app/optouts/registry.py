@@ -7,7 +7,8 @@ a STOP delivered late by Mobivate cannot undo a START the customer sent after it
 
 A change the rule applies, unless it came from Mobivate (imported from its list, or learned from
 its refusals and receipts), also writes a push to the outbox (`optout_add` or `optout_delete`) in
-the same transaction; the outbox worker delivers it.
+the same transaction, and with OPTOUT_CONTACTS_PROXY one for the contacts proxy
+(`contacts_create` or `contacts_delete`); the outbox worker delivers them.
 A change the rule does not apply is kept in the history only.
 
 Numbers are keyed in E.164 (`app.core.phone.resolve_msisdn`), so every spelling of one phone is
@@ -35,6 +36,12 @@ from app.feed import entries as feed
 
 Action = Literal["opt_out", "opt_in", "help"]
 Source = Literal["incoming_sms", "api", "operator", "imported", "mobivate"]
+# The pushes of a change, per destination: (opt-out, opt-in). Mobivate's opt-out list always;
+# its contacts proxy with OPTOUT_CONTACTS_PROXY.
+PUSH_OPERATIONS: dict[str, tuple[str, str]] = {
+    "optouts": ("optout_add", "optout_delete"),
+    "contacts": ("contacts_create", "contacts_delete"),
+}
 # Changes Mobivate told us about: Mobivate has them already, so they are never pushed back.
 FROM_MOBIVATE: frozenset[str] = frozenset({"imported", "mobivate"})
 
@@ -87,10 +94,15 @@ def _insert(conn: AsyncConnection, table: Table) -> Any:
 
 
 async def record_changes(
-    conn: AsyncConnection, changes: Sequence[OptoutChange], *, now: datetime | None = None
+    conn: AsyncConnection,
+    changes: Sequence[OptoutChange],
+    *,
+    now: datetime | None = None,
+    contacts: bool = False,
 ) -> RecordResult:
     """Record events, apply the newest per number, enqueue pushes: three multi-row statements
-    (per thousand changes).
+    (per thousand changes). With `contacts` (OPTOUT_CONTACTS_PROXY) each change is also pushed
+    to Mobivate's contacts proxy, as a push of its own (`contacts_create`/`contacts_delete`).
 
     Runs inside the caller's transaction.
     """
@@ -168,9 +180,12 @@ async def record_changes(
     ).returning(OPTOUTS.c.msisdn, OPTOUTS.c.opted_out)
     changed: dict[str, bool] = dict((await conn.execute(upsert, state_rows)).all())
 
+    operations = [PUSH_OPERATIONS["optouts"]]
+    if contacts:
+        operations.append(PUSH_OPERATIONS["contacts"])
     pushes = [
         {
-            "operation": "optout_add" if opted_out else "optout_delete",
+            "operation": add if opted_out else delete,
             "msisdn": msisdn,
             "event_id": newest[msisdn].id,
             "state": "pending",
@@ -180,6 +195,7 @@ async def record_changes(
         }
         for msisdn, opted_out in sorted(changed.items())
         if newest[msisdn].source not in FROM_MOBIVATE and not newest[msisdn].unresolved
+        for add, delete in operations
     ]
     if pushes:
         await conn.execute(insert(OUTBOX), pushes)
@@ -196,6 +212,7 @@ async def change_number(
     reason: str | None = None,
     require_known: bool = False,
     on_commit: Callable[[], None] | None = None,
+    contacts: bool = False,
 ) -> str:
     """Opt a number out or in now, on behalf of an operator or API caller; returns its E.164.
     Raises InvalidPhoneNumber (an ambiguous number included: an operator names one person), or
@@ -207,7 +224,7 @@ async def change_number(
         change = OptoutChange(
             msisdn, action, source, utcnow(), reason=reason, written_as=raw_msisdn.strip()
         )
-        result = await record_changes(conn, [change])
+        result = await record_changes(conn, [change], contacts=contacts)
     if result.pushes and on_commit is not None:
         on_commit()
     return msisdn

@@ -90,6 +90,7 @@ async def decide(
     *,
     reason: str | None = None,
     on_commit: Callable[[], None] | None = None,
+    contacts: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """Resolve a pending review; returns it and whether its number is opted out now. Raises
     ReviewNotFound or ReviewDecided."""
@@ -129,6 +130,7 @@ async def decide(
                     )
                 ],
                 now=now,
+                contacts=contacts,
             )
             pushes = result.pushes
         opted_out = await conn.scalar(

@@ -46,7 +46,10 @@ class HistoryEntryOut(_Out):
 
 class PushOut(_Out):
     id: int
-    operation: str = Field(description="optout_add or optout_delete")
+    operation: str = Field(
+        description="optout_add or optout_delete (Mobivate's opt-out list), contacts_create or "
+        "contacts_delete (its contacts proxy, with OPTOUT_CONTACTS_PROXY)"
+    )
     msisdn: str
     event_id: int | None
     state: str = Field(description="pending, delivered or failed (refused by Mobivate)")

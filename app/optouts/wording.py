@@ -71,22 +71,30 @@ OTHER_SENSE_BEFORE = _vocabulary(
 OTHER_SENSE_AFTER = _vocabulary("by over off of up")
 # Longer replies always go to a person.
 MAX_CONFIDENT_WORDS = 40
+# How much of a normalised reply is read for opt-out keywords.
+MAX_READ_CHARS = 10_000
 
 
 def words(text: str) -> list[str]:
-    visible = "".join(char for char in text if unicodedata.category(char) != "Cf")
-    raw = _WORD.findall(visible.translate(_APOSTROPHES))
+    ascii_only = text.isascii()  # the common case: no format characters, no look-alikes
+    if not ascii_only:
+        text = "".join(char for char in text if unicodedata.category(char) != "Cf")
+        text = text.translate(_APOSTROPHES)
+    raw = _WORD.findall(_REPEATS.sub(r"\1", text))
     joined: list[str] = []
     letters: list[str] = []
     for word in [*raw, ""]:
         if len(word) == 1 and word.isalpha():
             letters.append(word)
             continue
-        joined.extend(["".join(letters)] if len(letters) >= _SPELLED_OUT else letters)
+        if len(letters) >= _SPELLED_OUT:
+            joined.append(_REPEATS.sub(r"\1", "".join(letters)))
+        else:
+            joined.extend(letters)
         letters = []
         if word:
             joined.append(word)
-    return [_as_latin(_REPEATS.sub(r"\1", word)) for word in joined]
+    return joined if ascii_only else [_as_latin(word) for word in joined]
 
 
 def _as_latin(word: str) -> str:

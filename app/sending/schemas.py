@@ -137,7 +137,8 @@ class BatchOut(BaseModel):
 class BatchDetailOut(BatchOut):
     stats: Figures = Field(
         description="Delivery figures of the batch's messages (as in GET /api/v1/stats), "
-        "with the clicks and replies linked to them"
+        "with the clicks and replies linked to them; opt_outs and opt_ins count the numbers "
+        "that opted out or in by a reply to one of its messages"
     )
 
 

@@ -210,7 +210,9 @@ async def window_stats(
 
 
 async def batch_figures(conn: AsyncConnection, batch_id: int) -> Figures:
-    """Delivery figures of one batch's messages, and clicks and replies linked to them."""
+    """Delivery figures of one batch's messages, clicks and replies linked to them, and the
+    opt-outs and opt-ins attributable to it: numbers that opted out (or in) by a reply linked
+    to one of its messages, each counted once."""
     into: dict[Any, Figures] = {}
     hours = await from_messages(conn, None, [MESSAGES.c.batch_id == batch_id])
     _add_messages(hours, None, into)
@@ -226,4 +228,21 @@ async def batch_figures(conn: AsyncConnection, batch_id: int) -> Figures:
     figures.clicks, figures.unique_clickers = clicks[0], clicks[1]
     replies = select(func.count()).where(INCOMING.c.outbound_message_id.in_(of_batch))
     figures.incoming = int(await conn.scalar(replies) or 0)
+    figures.opt_outs, figures.opt_ins = await _replied_changes(conn, of_batch)
     return figures.finish()
+
+
+async def _replied_changes(conn: AsyncConnection, messages: Any) -> tuple[int, int]:
+    """Distinct numbers whose opt-out, and whose opt-in, came from a reply to `messages`."""
+
+    def numbers(action: str) -> Any:
+        return func.count(case((EVENTS.c.action == action, EVENTS.c.msisdn)).distinct())
+
+    row = (
+        await conn.execute(
+            select(numbers("opt_out"), numbers("opt_in"))
+            .select_from(EVENTS.join(INCOMING, EVENTS.c.incoming_message_id == INCOMING.c.id))
+            .where(INCOMING.c.outbound_message_id.in_(messages))
+        )
+    ).one()
+    return int(row[0]), int(row[1])

@@ -46,7 +46,7 @@ from app.core.tables import (
     RECEIPTS,
 )
 from app.core.tables import WEBHOOK_REQUESTS as REQUESTS_TABLE
-from app.mobivate.payloads import ParsedEvent, RejectedItem
+from app.mobivate.payloads import ParsedEvent, RejectedItem, rejected_json
 from app.mobivate.vocabulary import WebhookKind
 from app.webhooks import ingest_pg
 from app.webhooks.rows import Row, cleaned, event_row
@@ -473,7 +473,7 @@ class IngestWriter:
     def _rejected_row(item: _Pending) -> dict[str, Any]:
         """The rejected items of `item`'s array, kept as an unparsed request of their own."""
         raw = item.raw
-        body = b"[" + b",".join(rejected.raw for rejected in item.rejected) + b"]"
+        body = rejected_json(item.rejected)
         return {
             "id": rejected_request_id(raw.id),
             "kind": raw.kind.value,

@@ -69,6 +69,10 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "outbox_lease_seconds",
             "optout_sync_interval_minutes",
             "optout_sync_page_size",
+            "optout_contacts_proxy",
+            "mobivate_username",
+            "mobivate_password",
+            "mobivate_contacts_url",
         ),
     ),
     (

@@ -3,6 +3,7 @@ opts out, a keyword in another sense does not, anything in between goes to a per
 below is the one in docs/pages/optouts.md."""
 
 import re
+import time
 
 import pytest
 from hypothesis import assume, given, settings
@@ -121,3 +122,29 @@ def test_a_keyword_in_any_text_is_classified_without_error(
     before: str, keyword: str, after: str
 ) -> None:
     assert RULES.classify(before + keyword + after).intent in set(KeywordIntent)
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("50k keywords", "stop " * 50_000),
+        ("keywords with invisible characters", "S\u200bT\u200bO\u200bP " * 20_000),
+        ("look-alike keywords and emoji", "\u0455\u0442\u043e\u0440 \U0001f600 " * 15_000),
+        ("spelled-out letters", "s " * 125_000),
+        ("hyphenated keywords", "opt-out " * 30_000),
+    ],
+)
+def test_a_huge_hostile_reply_is_read_in_bounded_time_and_never_confidently(
+    name: str, body: str
+) -> None:
+    """The reply is read up to 10,000 characters: the cost stays linear (a quadratic search once
+    took 8 seconds for 160 kB), and a reply read in part is at most for review."""
+    started = time.perf_counter()
+    match = RULES.classify(body)
+    assert time.perf_counter() - started < 2.0, name
+    assert match.intent is not OPT_OUT
+
+
+def test_a_keyword_beyond_the_part_read_is_not_seen() -> None:
+    assert RULES.classify("hello " * 2_000 + "stop").intent is NONE
+    assert RULES.classify("stop " + "hello " * 2_000).intent is REVIEW

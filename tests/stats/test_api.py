@@ -268,3 +268,50 @@ async def test_a_batch_shows_its_own_figures(harness: Harness) -> None:
     assert 0 < figures["median_seconds_to_delivery"] < 60
     assert (figures["clicks"], figures["unique_clickers"]) == (1, 1)
     assert figures["click_through_rate"] == 1.0
+
+
+async def test_a_batch_counts_the_opt_outs_that_reply_to_its_messages(harness: Harness) -> None:
+    numbers = ["447700900001", "447700900002", "447700900003", "447700900004"]
+    response = await harness.client.post(
+        "/api/v1/batches",
+        json={"messages": [{"to": "+" + number, "text": "Sale"} for number in numbers]},
+    )
+    assert response.status_code == 201, response.text
+    batch = response.json()
+    await harness.fake.deliver_receipts()  # Mobivate's ids of the messages become known
+    sent = {message.recipient: message for message in harness.fake.sent}
+    fake = harness.fake
+    await fake.send_incoming(numbers[0], "STOP", in_reply_to=sent[numbers[0]])
+    await fake.send_incoming(numbers[0], "stop please", in_reply_to=sent[numbers[0]])
+    await fake.send_incoming(numbers[1], "STOP")  # not a reply to the batch
+    await fake.send_incoming(numbers[2], "How much?", in_reply_to=sent[numbers[2]])
+    await fake.send_incoming(numbers[3], "Please stop texting me", in_reply_to=sent[numbers[3]])
+    await fake.send_incoming(numbers[3], "START", in_reply_to=sent[numbers[3]])
+    await harness.opt_out(numbers[2])  # by an operator: not a reply
+
+    figures = (await harness.client.get(f"/api/v1/batches/{batch['id']}")).json()["stats"]
+
+    assert figures["incoming"] == 5
+    assert (figures["opt_outs"], figures["opt_ins"]) == (2, 1)
+
+
+async def test_a_reply_confirmed_from_the_review_queue_counts_for_its_batch(
+    harness: Harness,
+) -> None:
+    response = await harness.client.post(
+        "/api/v1/batches", json={"messages": [{"to": "+447700900001", "text": "Sale"}]}
+    )
+    batch = response.json()
+    await harness.fake.deliver_receipts()
+    [message] = harness.fake.sent
+    await harness.fake.send_incoming("447700900001", "stop the deals", in_reply_to=message)
+    before = (await harness.client.get(f"/api/v1/batches/{batch['id']}")).json()["stats"]
+    [review] = (await harness.client.get("/api/v1/optouts/review")).json()["items"]
+
+    decided = await harness.client.post(
+        f"/api/v1/optouts/review/{review['id']}", json={"decision": "opt_out"}
+    )
+
+    assert decided.status_code == 200, decided.text
+    after = (await harness.client.get(f"/api/v1/batches/{batch['id']}")).json()["stats"]
+    assert (before["opt_outs"], after["opt_outs"]) == (0, 1)

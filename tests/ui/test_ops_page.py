@@ -72,6 +72,9 @@ async def test_an_operator_signs_in_sees_the_funnel_and_the_live_feed(
         harness.client, "1C9A658F0A931B317B6A53BB42EC0001", "447700900123", "Thanks", at(3),
         in_reply_to=delivered["mobivate_id"],
     )  # fmt: skip
+    await post_incoming(
+        harness.client, "1C9A658F0A931B317B6A53BB42EC0002", "447700900127", "stop the deals", at(3)
+    )  # a reply for the review queue
 
     page = await browser.new_page()
     await _sign_in(page, base, "wrong-token")
@@ -85,6 +88,7 @@ async def test_an_operator_signs_in_sees_the_funnel_and_the_live_feed(
     await expect(funnel).to_contain_text("1 (33.3%)")  # delivered, expired, clicks, replies
     await expect(page.locator("#ready")).to_have_text("Ready")
     await expect(page.locator("#in-flight")).to_have_text("1")
+    await expect(page.locator("#review")).to_contain_text("stop the deals")
     assert await page.evaluate("sessionStorage.getItem('mobivate-hooks.token')") == API_TOKEN
     assert await page.evaluate("localStorage.length") == 0
     assert API_TOKEN not in " ".join(browser.requested)
