@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         description="Path prefix the proxy serves the app under (e.g. `/sms`), whether or not "
         "the proxy strips it; `/docs` and `/openapi.json` follow it.",
     )
+    api_docs: Literal["public", "token", "off"] = Field(
+        default="public",
+        description="Who may read `/docs`, `/redoc` and `/openapi.json`: `public` (anyone who "
+        "reaches the service), `token` (a bearer token from `API_TOKENS`, for generated clients; "
+        "a browser cannot send it) or `off` (404).",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="When set, `GET /metrics` requires `Authorization: Bearer <METRICS_TOKEN>`.",

@@ -102,6 +102,7 @@ def create_app(
         summary="Webhook receiver, opt-out registry and sender for Mobivate bulk SMS",
         version=__version__,
         lifespan=lifespan,
+        openapi_url=None,
         docs_url=None,
         redoc_url=None,
         generate_unique_id_function=operation_id,

@@ -76,10 +76,10 @@ def require_api_token(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    _check_token(settings.api_token_list, credentials)
+    check_token(settings.api_token_list, credentials)
 
 
-def _check_token(tokens: list[str], credentials: HTTPAuthorizationCredentials | None) -> None:
+def check_token(tokens: list[str], credentials: HTTPAuthorizationCredentials | None) -> None:
     if not tokens:
         raise _unauthorized(
             "the REST API is disabled until a token is configured: set API_TOKENS "
@@ -104,12 +104,24 @@ def require_api_token_or_ticket(
     """The bearer token, or (the live feed only) a stream ticket in `?ticket=`."""
     ticket = request.query_params.get("ticket")
     if ticket is None or credentials is not None:
-        _check_token(settings.api_token_list, credentials)
+        check_token(settings.api_token_list, credentials)
         return
     problem = tickets.check(settings.api_token_list, ticket)
     if problem is not None:
         raise _unauthorized(problem)
 
 
+def require_docs_access(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """`/docs`, `/redoc` and `/openapi.json` as API_DOCS says: public, behind the token, or off."""
+    if settings.api_docs == "off":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Not Found")
+    if settings.api_docs == "token":
+        check_token(settings.api_token_list, credentials)
+
+
 ApiAuth = Depends(require_api_token)
 TokenOrTicketAuth = Depends(require_api_token_or_ticket)
+DocsAccess = Depends(require_docs_access)

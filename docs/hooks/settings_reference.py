@@ -90,6 +90,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         (
             "api_tokens",
             "api_max_body_bytes",
+            "api_docs",
             "event_stream_keepalive_seconds",
             "event_stream_poll_seconds",
             "event_feed_retention_hours",
