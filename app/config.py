@@ -102,6 +102,19 @@ class Settings(BaseSettings):
         default=None,
         description="When set, `GET /metrics` requires `Authorization: Bearer <METRICS_TOKEN>`.",
     )
+    request_read_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Most seconds a client may take to send a whole request, headers and body, "
+        "counted from when it connects or starts its next request; a slower one gets `408` and "
+        "is disconnected (`serve`).",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Most open client connections per `serve` process; past it, a new connection "
+        "closes the oldest one not being answered (idle, or still sending its request).",
+    )
     max_body_bytes: int = Field(
         default=256 * 1024,
         ge=1024,

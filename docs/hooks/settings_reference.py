@@ -104,6 +104,8 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "[Deployment](deployment.md) and [Operations](operations.md)",
         (
             "forwarded_allow_ips",
+            "request_read_timeout_seconds",
+            "max_connections",
             "root_path",
             "log_level",
             "log_format",
