@@ -6,6 +6,7 @@ runtime, opened by the lifespan (`app.runtime.open_runtime`) and kept as `app.st
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI
@@ -24,6 +25,7 @@ from app.api.openapi import install_openapi
 from app.config import Settings, get_settings
 from app.core.logs import register_secret
 from app.feed import api as feed
+from app.feed.watch import CLOSE_STREAMS
 from app.ops import health, metrics_api, overview
 from app.optouts import api as optouts
 from app.registration import api as registration
@@ -90,12 +92,13 @@ def create_app(
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_runtime(
             settings, serving=True, mobivate_transport=mobivate_transport
         ) as runtime:
             app.state.runtime = runtime
-            yield
+            # The server calls this when it starts shutting down (`app.cli.http_protocol`).
+            yield {CLOSE_STREAMS: runtime.feed.close_streams}
 
     app = FastAPI(
         title="mobivate-hooks",

@@ -10,6 +10,10 @@
   arrive whole (Mobivate's). Only when every connection is being answered does uvicorn's own
   `503` apply.
 
+On shutdown it first ends the live feed's open streams (the lifespan state's
+`CLOSE_STREAMS`), so they finish with a final event at once instead of holding the server for its
+whole graceful timeout and then being cancelled with a traceback.
+
 uvicorn instantiates the class in every worker process (`http="app.cli.http_protocol:..."`), so
 the limits are read from the settings there.
 """
@@ -22,6 +26,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.config import get_settings
+from app.feed.watch import CLOSE_STREAMS
 
 _TIMED_OUT_BODY = b'{"detail":"the request did not arrive in time (REQUEST_READ_TIMEOUT_SECONDS)"}'
 _TIMED_OUT = (
@@ -71,6 +76,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._answering = False
         self._waiting_since = time.monotonic()
         super().on_response_complete()
+
+    def shutdown(self) -> None:
+        close_streams = self.app_state.get(CLOSE_STREAMS)
+        if callable(close_streams):
+            close_streams()
+        super().shutdown()
 
     @property
     def waiting(self) -> bool:
