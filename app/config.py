@@ -146,9 +146,28 @@ class Settings(BaseSettings):
         description="Path prefix the proxy serves the app under (e.g. `/sms`), whether or not "
         "the proxy strips it; `/docs` and `/openapi.json` follow it.",
     )
+    api_docs: Literal["public", "token", "off"] = Field(
+        default="public",
+        description="Who may read `/docs`, `/redoc` and `/openapi.json`: `public` (anyone who "
+        "reaches the service), `token` (a bearer token from `API_TOKENS`, for generated clients; "
+        "a browser cannot send it) or `off` (404).",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="When set, `GET /metrics` requires `Authorization: Bearer <METRICS_TOKEN>`.",
+    )
+    request_read_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Most seconds a client may take to send a whole request, headers and body, "
+        "counted from when it connects or starts its next request; a slower one gets `408` and "
+        "is disconnected (`serve`).",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Most open client connections per `serve` process; past it, a new connection "
+        "closes the oldest one not being answered (idle, or still sending its request).",
     )
     max_body_bytes: int = Field(
         default=256 * 1024,

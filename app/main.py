@@ -6,6 +6,7 @@ runtime, opened by the lifespan (`app.runtime.open_runtime`) and kept as `app.st
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI
@@ -25,6 +26,7 @@ from app.config import Settings, get_settings
 from app.core.logs import register_secret
 from app.feed import api as feed
 from app.lookups import api as lookups
+from app.feed.watch import CLOSE_STREAMS
 from app.ops import health, metrics_api, overview
 from app.optouts import api as optouts
 from app.registration import api as registration
@@ -91,18 +93,20 @@ def create_app(
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_runtime(
             settings, serving=True, mobivate_transport=mobivate_transport
         ) as runtime:
             app.state.runtime = runtime
-            yield
+            # The server calls this when it starts shutting down (`app.cli.http_protocol`).
+            yield {CLOSE_STREAMS: runtime.feed.close_streams}
 
     app = FastAPI(
         title="mobivate-hooks",
         summary="Webhook receiver, opt-out registry and sender for Mobivate bulk SMS",
         version=__version__,
         lifespan=lifespan,
+        openapi_url=None,
         docs_url=None,
         redoc_url=None,
         generate_unique_id_function=operation_id,

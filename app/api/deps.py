@@ -169,7 +169,19 @@ def require_api_token_or_ticket(
         raise _unauthorized(problem)
 
 
+def require_docs_access(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """`/docs`, `/redoc` and `/openapi.json` as API_DOCS says: public, behind the token, or off."""
+    if settings.api_docs == "off":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Not Found")
+    if settings.api_docs == "token":
+        _caller(settings.api_token_scopes, credentials)
+
+
 ApiAuth = Depends(require_api_token)
 TokenOrTicketAuth = Depends(require_api_token_or_ticket)
 # The authenticated caller, in a route behind ApiAuth (checked once per request).
 CallerDep = Annotated[Caller, ApiAuth]
+DocsAccess = Depends(require_docs_access)

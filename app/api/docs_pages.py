@@ -6,6 +6,10 @@ the pages render behind a proxy with no way out, and under ROOT_PATH. Nothing el
 ReDoc's web fonts and Swagger UI's online validator badge are turned off, and both pages carry
 a Content-Security-Policy that lets them load from this service only (ReDoc's footer would
 otherwise fetch its vendor's logo from the vendor's CDN; it is hidden too).
+
+The pages and `/openapi.json` answer as API_DOCS says: `public` (the default), `token` (the
+bearer token, as the API; for generated clients and curl, since a browser cannot send it), or
+`off` (404).
 """
 
 from pathlib import Path
@@ -13,13 +17,15 @@ from pathlib import Path
 import fastapi_offline
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+
+from app.api.deps import DocsAccess
 
 ASSETS = Path(fastapi_offline.__file__).parent / "static"
 ASSETS_PATH = "/docs-assets"
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[DocsAccess])
 
 # Swagger UI starts from an inline script; ReDoc styles inline and searches in a blob: worker.
 CSP = (
@@ -39,6 +45,13 @@ def _page(response: HTMLResponse, extra_head: str = "") -> HTMLResponse:
 
 def _prefix(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+@router.get("/openapi.json")
+async def openapi_document(request: Request) -> JSONResponse:
+    schema = request.app.openapi()
+    prefix = _prefix(request)
+    return JSONResponse({**schema, "servers": [{"url": prefix}]} if prefix else schema)
 
 
 @router.get("/docs")
@@ -69,6 +82,7 @@ async def redoc(request: Request) -> HTMLResponse:
 
 
 def install_docs_pages(app: FastAPI) -> None:
-    """The two pages and their assets; the app must be made with docs_url=redoc_url=None."""
+    """The document, the two pages and their assets; the app must be made with
+    openapi_url=docs_url=redoc_url=None."""
     app.include_router(router)
     app.mount(ASSETS_PATH, StaticFiles(directory=ASSETS), name="docs-assets")

@@ -71,6 +71,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             access_log=False,
             log_config=None,
             proxy_headers=False,  # the app applies X-Forwarded-* itself, from FORWARDED_ALLOW_IPS
+            # Slow and idle clients are cut off (REQUEST_READ_TIMEOUT_SECONDS, MAX_CONNECTIONS).
+            http="app.cli.http_protocol:GuardedHttpProtocol",
             timeout_graceful_shutdown=args.graceful_timeout,
         )
     finally:

@@ -35,6 +35,11 @@ stream_router = APIRouter(tags=["live feed"])
 READ_CHUNK = 500
 _EVENT_ID = re.compile(r"[0-9]{1,19}")
 RETRY_MS = 2000
+# The last event of a stream when the service stops; its id is where to resume from.
+_SHUTDOWN = (
+    "id: {position}\nevent: shutdown\n"
+    'data: {{"detail":"the service is stopping; reconnect with Last-Event-ID"}}\n\n'
+)
 
 _EXAMPLE = (
     "retry: 2000\n\n"
@@ -84,6 +89,9 @@ async def _stream(
         yield f"retry: {RETRY_MS}\n\n"
         written = time.monotonic()
         while True:
+            if watcher.closing:
+                yield _SHUTDOWN.format(position=position)
+                return
             horizon = watcher.horizon
             if horizon > position:
                 rows = await feed.read(engine, position, horizon, where, READ_CHUNK)
@@ -149,9 +157,11 @@ async def create_stream_ticket(request: Request, settings: SettingsDep) -> Strea
     "`Last-Event-ID` (browsers' EventSource do it for you) to get exactly what was missed; "
     "without it the stream starts with events stored from now on. Entries are kept for "
     "EVENT_FEED_RETENTION_HOURS. Idle streams get a `: keep-alive` comment every "
-    "EVENT_STREAM_KEEPALIVE_SECONDS. Filters combine with AND; receipts carry no phone number "
-    "(filter `status` events for a number's delivery progress). From a browser, open it with "
-    "a `ticket` from POST /api/v1/events/stream-ticket instead of the bearer token.",
+    "EVENT_STREAM_KEEPALIVE_SECONDS. When the service stops, the stream ends at once with an "
+    "`event: shutdown` whose `id` is where to resume. Filters combine with AND; receipts "
+    "carry no phone number (filter `status` events for a number's delivery progress). From a "
+    "browser, open it with a `ticket` from POST /api/v1/events/stream-ticket instead of the "
+    "bearer token.",
     response_class=StreamingResponse,
     responses={
         200: {

@@ -51,6 +51,10 @@ _PRUNE_EVERY = 600.0
 _PRUNE_CHUNK = 5000
 
 
+# The lifespan state key of `FeedWatcher.close_streams`, for the server to call on shutdown.
+CLOSE_STREAMS = "close_live_feed_streams"
+
+
 class FeedWatcher:
     def __init__(self, engine: AsyncEngine, *, poll_seconds: float, retention_hours: float) -> None:
         self._engine = engine
@@ -66,6 +70,7 @@ class FeedWatcher:
         self._subscribers = 0
         self._listener: AsyncConnection | None = None
         self._next_prune = 0.0
+        self.closing = False
         self.worker = Worker("feed-watcher", self._step, on_error=self._on_error)
 
     def wake(self, *_: Any) -> None:
@@ -75,8 +80,16 @@ class FeedWatcher:
         self.worker.start()
 
     async def stop(self) -> None:
+        self.close_streams()
         await self.worker.stop()
         await self._unlisten()
+
+    def close_streams(self) -> None:
+        """The service is stopping: every open stream ends at once with a final event, so the
+        server need not wait out its graceful timeout and then cancel them."""
+        self.closing = True
+        advanced, self._advanced = self._advanced, asyncio.Event()
+        advanced.set()
 
     @contextlib.asynccontextmanager
     async def subscription(self) -> AsyncIterator[None]:
@@ -100,8 +113,8 @@ class FeedWatcher:
 
     async def wait_beyond(self, position: int, seconds: float) -> bool:
         """Wait up to `seconds` for the horizon to pass `position`."""
-        if self.horizon > position:
-            return True
+        if self.horizon > position or self.closing:
+            return self.horizon > position
         advanced = self._advanced
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api.deps import EngineDep, SettingsDep, WebhookSecretDep, runtime_part
 from app.api.docs import ERRORS
 from app.core.db import utcnow
-from app.ops.health import readiness
+from app.ops.health import database_checks, readiness
 from app.ops.state_metrics import take_snapshot
 from app.registration.status import RegistrationStatus, registration_status
 from app.webhooks.receive import WebhookReceiver
@@ -98,7 +98,7 @@ async def get_overview(
     secret: WebhookSecretDep,
     webhooks: Annotated[WebhookReceiver, runtime_part("webhooks", WebhookReceiver)],
 ) -> OverviewOut:
-    ready, body = await readiness(engine, settings, secret, webhooks)
+    ready, body = readiness(await database_checks(engine, settings, secret, webhooks), webhooks)
     registrations = outbox = in_flight = None
     if body["checks"].get("database") == "ok":
         registrations = await registration_status(engine, settings, secret)

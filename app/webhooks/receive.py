@@ -201,7 +201,10 @@ class WebhookEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         receiver = part_of(scope["app"], "webhooks", WebhookReceiver)
         with WEBHOOKS_IN_PROGRESS.track_inprogress():
-            response = await receiver.receive(scope, receive)
+            try:
+                response = await receiver.receive(scope, receive)
+            except ClientDisconnect:  # gone (or cut off) before its body arrived: nothing to keep
+                return
             await response(send)
 
 

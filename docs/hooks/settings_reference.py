@@ -104,6 +104,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "api_tokens",
             "api_max_body_bytes",
             "api_read_tokens",
+            "api_docs",
             "event_stream_keepalive_seconds",
             "event_stream_poll_seconds",
             "event_feed_retention_hours",
@@ -117,6 +118,8 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "[Deployment](deployment.md) and [Operations](operations.md)",
         (
             "forwarded_allow_ips",
+            "request_read_timeout_seconds",
+            "max_connections",
             "root_path",
             "log_level",
             "log_format",
