@@ -62,6 +62,7 @@ async def sync_optouts(
                 until=end,
                 page_size=page_size or settings.optout_sync_page_size,
                 region=settings.default_region,
+                tolerance=timedelta(seconds=settings.event_time_tolerance_seconds),
                 progress=progress,
             )
     except MobivateRefused as exc:

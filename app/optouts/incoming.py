@@ -9,12 +9,14 @@ message, so a redelivered STOP never makes a second entry. The sender is resolve
   numbers, since either may be the person; any other keyword names nobody for sure and is
   recorded against the raw sender, flagged unresolved;
 - none: the event is recorded against the raw sender, flagged unresolved, listed by the API and
-  counted by the `optouts_unresolved` gauge; never dropped. The event time is the time Mobivate
-gives for the message, or the time it reached us when Mobivate gives none. HELP is recorded only:
-no reply is sent.
+  counted by the `optouts_unresolved` gauge; never dropped.
+The event time is the time Mobivate gives for the message, or the time it reached us when
+Mobivate gives none or one further ahead of that than EVENT_TIME_TOLERANCE_SECONDS (the history
+entry's reason says so). HELP is recorded only: no reply is sent.
 """
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,9 +24,10 @@ from app.config import Settings
 from app.core.phone import InvalidPhoneNumber, resolve_readings
 from app.mobivate.vocabulary import WebhookKind
 from app.optouts.keywords import KeywordIntent, KeywordRules
-from app.optouts.registry import Action, OptoutChange, record_changes
+from app.optouts.registry import Action, OptoutChange, record_changes, trusted_event_time
 from app.webhooks.ingest import StoredEvent
 
+DEFAULT_TOLERANCE = timedelta(minutes=5)
 _ACTIONS: dict[KeywordIntent, Action] = {
     KeywordIntent.OPT_OUT: "opt_out",
     KeywordIntent.OPT_IN: "opt_in",
@@ -37,18 +40,24 @@ class IncomingKeywords:
     then a wake-up for the outbox worker once the pushes it wrote are committed."""
 
     def __init__(
-        self, rules: KeywordRules, wake: Callable[[], None], region: str | None = None
+        self,
+        rules: KeywordRules,
+        wake: Callable[[], None],
+        region: str | None = None,
+        tolerance: timedelta = DEFAULT_TOLERANCE,
     ) -> None:
         self._rules = rules
         self._wake = wake
         self._region = region
+        self._tolerance = tolerance
 
     @classmethod
     def from_settings(cls, settings: Settings, wake: Callable[[], None]) -> "IncomingKeywords":
         rules = KeywordRules.from_csv(
             settings.optout_keywords, settings.optin_keywords, settings.help_keywords
         )
-        return cls(rules, wake, settings.default_region)
+        tolerance = timedelta(seconds=settings.event_time_tolerance_seconds)
+        return cls(rules, wake, settings.default_region, tolerance)
 
     async def after_store(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
         changes = []
@@ -60,6 +69,9 @@ class IncomingKeywords:
             action = _ACTIONS.get(match.intent)
             if action is None:
                 continue
+            event_at, note = trusted_event_time(
+                stored.row.get("event_at"), stored.row["received_at"], self._tolerance
+            )
             keys = self._keys(sender, action)
             for msisdn, unresolved in keys:
                 # One event per number read from the sender.
@@ -69,8 +81,9 @@ class IncomingKeywords:
                         msisdn=msisdn,
                         action=action,
                         source="incoming_sms",
-                        event_at=stored.row.get("event_at") or stored.row["received_at"],
+                        event_at=event_at,
                         keyword=match.keyword,
+                        reason=note,
                         incoming_message_id=stored.id,
                         unresolved=unresolved,
                         written_as=sender,
