@@ -1,8 +1,10 @@
 """REST API of the opt-out registry: look up, list, opt out and opt back in, see pushes."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.deps import EngineDep, SettingsDep, runtime_part
@@ -10,16 +12,20 @@ from app.api.docs import with_csv
 from app.api.listing import answer_list
 from app.api.pagination import Page
 from app.core.phone import InvalidPhoneNumber
+from app.optouts.audit import sends_after_optout
 from app.optouts.lists import OPTOUT_SPEC, PUSH_SPEC, optout_filters, push_filters
 from app.optouts.outbox import OutboxWorker
 from app.optouts.registry import change_number
 from app.optouts.schemas import (
+    AUDIT_LIMIT,
     OptoutDetailOut,
     OptoutQuery,
     OptoutRequest,
     OptoutStateOut,
     PushOut,
     PushQuery,
+    SendAfterOptoutOut,
+    SendsAfterOptoutOut,
 )
 from app.optouts.views import OptoutDetail, get_optout
 
@@ -167,4 +173,29 @@ async def pushes(
     those Mobivate refused, with its answer."""
     return await answer_list(
         request, engine, PUSH_SPEC, query, push_filters(query), PushOut, "optout-pushes"
+    )
+
+
+@router.get(
+    "/compliance/sends-after-optout",
+    response_model=SendsAfterOptoutOut,
+    operation_id="sends_after_optout",
+    tags=["compliance"],
+    summary="Messages sent to a person while opted out (expected: none)",
+)
+async def sends_after_optout_route(
+    engine: EngineDep,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="Sends at or after this (ISO 8601 with zone); default 30 days ago"),
+    ] = None,
+) -> SendsAfterOptoutOut:
+    """Every message sent to a person (by E.164, across spellings) while that person was opted
+    out, oldest first; `mobivate-hooks audit-optouts` answers the same."""
+    start = since or datetime.now(UTC) - timedelta(days=30)
+    found = await sends_after_optout(engine, start)
+    return SendsAfterOptoutOut(
+        since=start,
+        count=len(found),
+        items=[SendAfterOptoutOut.model_validate(send) for send in found[:AUDIT_LIMIT]],
     )

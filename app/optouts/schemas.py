@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api.filters import ListQuery
 
 PushState = Literal["pending", "delivered", "failed"]
+AUDIT_LIMIT = 1000
 
 
 class _Out(BaseModel):
@@ -93,3 +94,20 @@ class PushQuery(ListQuery):
     """`since`/`until` bound when each push was made."""
 
     state: PushState | None = Field(None, description="Only pushes in this state")
+
+
+class SendAfterOptoutOut(_Out):
+    message_id: int
+    msisdn: str = Field(description="E.164 of the person")
+    batch_id: int | None
+    sent_at: datetime = Field(description="When the message was stored, just before the send")
+    status: str = Field(description="The message's current status")
+    optout_event_id: int = Field(description="The opt-out in force at the time of the send")
+    opted_out_at: datetime
+    optout_source: str
+
+
+class SendsAfterOptoutOut(BaseModel):
+    since: datetime
+    count: int = Field(description="Sends found (expected 0)")
+    items: list[SendAfterOptoutOut] = Field(description=f"Oldest first, at most {AUDIT_LIMIT}")
