@@ -24,7 +24,13 @@ from app.config import Settings
 from app.core.phone import InvalidPhoneNumber, resolve_readings
 from app.mobivate.vocabulary import WebhookKind
 from app.optouts.keywords import KeywordIntent, KeywordRules
-from app.optouts.registry import Action, OptoutChange, record_changes, trusted_event_time
+from app.optouts.registry import (
+    Action,
+    OptoutChange,
+    raw_key,
+    record_changes,
+    trusted_event_time,
+)
 from app.webhooks.ingest import StoredEvent
 
 DEFAULT_TOLERANCE = timedelta(minutes=5)
@@ -62,7 +68,7 @@ class IncomingKeywords:
     async def after_store(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
         changes = []
         for stored in events:
-            sender = (stored.row.get("originator") or "").strip()
+            sender = raw_key(stored.row.get("originator") or "")
             if stored.kind is not WebhookKind.INCOMING or not sender:
                 continue
             match = self._rules.classify(stored.row.get("body"))
@@ -97,10 +103,10 @@ class IncomingKeywords:
         try:
             readings = resolve_readings(sender, self._region)
         except InvalidPhoneNumber:
-            return [(sender[:64], True)]
+            return [(sender, True)]
         if len(readings) == 1 or action == "opt_out":
             return [(reading, False) for reading in readings]
-        return [(sender[:64], True)]
+        return [(sender, True)]
 
     def after_commit(self, events: Sequence[StoredEvent]) -> None:
         if any(stored.kind is WebhookKind.INCOMING for stored in events):

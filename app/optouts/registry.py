@@ -117,9 +117,15 @@ def _order(event: Any) -> tuple[datetime, bool, bool, int]:
     )
 
 
+def raw_key(text: str) -> str:
+    """How a number that cannot be resolved is kept: as written, without surrounding space and
+    with control characters (which PostgreSQL refuses in text) replaced, at most 64 characters."""
+    return "".join(char if char.isprintable() else "\ufffd" for char in text.strip())[:64]
+
+
 def _written_as(change: OptoutChange) -> str | None:
     written = change.written_as
-    return None if written is None or written == change.msisdn else written[:64]
+    return None if written is None or written == change.msisdn else raw_key(written)
 
 
 def _insert(conn: AsyncConnection, table: Table) -> Any:
