@@ -247,6 +247,14 @@ class Settings(BaseSettings):
         description="A URL registered successfully less than this long ago, by any replica, is "
         "not registered again at startup; `0` registers at every start.",
     )
+    event_time_tolerance_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="An opt-out, opt-in or help event whose time (Mobivate's, or an imported "
+        "record's) is further ahead of the time the service received it is not trusted for "
+        "ordering: the receipt time is used and the history entry says so (see [Time you can "
+        "trust](optouts.md#time-you-can-trust)).",
+    )
     optout_keywords: str | None = Field(
         default=None,
         description="Comma-separated replies that opt the sender out (see "

@@ -277,6 +277,7 @@ async def _start_background(
             interval_minutes=settings.optout_sync_interval_minutes,
             page_size=settings.optout_sync_page_size,
             region=settings.default_region,
+            tolerance=timedelta(seconds=settings.event_time_tolerance_seconds),
         )
         await sync.start()
         stack.push_async_callback(sync.stop)

@@ -1,6 +1,8 @@
 """Fixtures. Every database test runs on SQLite and on PostgreSQL (tests/support/databases.py):
 each backend gets one fresh database per test run, made by the real migrations; tables are
-emptied after every test."""
+emptied after every test. Before they are, the standing audit runs: a test that left a message
+sent to an opted-out person fails, unless it is marked `sends_after_optout` (it does so on
+purpose)."""
 
 import asyncio
 import io
@@ -19,6 +21,7 @@ from app.core import migrate
 from app.core.db import create_engine
 from app.core.logs import configure_logging
 from tests.support.app import RunningApp, make_settings, start_app
+from tests.support.audit import assert_no_sends_after_optout
 from tests.support.databases import (
     BACKENDS,
     create_postgres_database,
@@ -55,9 +58,15 @@ async def migrated_database(
 
 
 @pytest.fixture
-async def database_url(migrated_database: str) -> AsyncIterator[str]:
+async def database_url(
+    migrated_database: str, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
     yield migrated_database
-    await empty_all_tables(migrated_database)
+    try:
+        if request.node.get_closest_marker("sends_after_optout") is None:
+            await assert_no_sends_after_optout(migrated_database)
+    finally:
+        await empty_all_tables(migrated_database)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ MOBIVATE_BATCH_ID = "9A85B9110A000A9D2FBD4671D691C328"
 MESSAGE: dict[str, Any] = {
     "id": 1,
     "batch_id": None,
-    "to": "447700900123",
+    "to": "+447700900123",
     "originator": "Shop",
     "text": "Your order #1042 has shipped",
     "reference": "order-1042",
@@ -97,7 +97,7 @@ TIMELINE: list[dict[str, Any]] = [
     {
         "at": "2026-11-22T09:15:11.941000Z",
         "event": "reply",
-        "details": {"incoming_id": 1, "from": "447700900123", "text": "Thanks!"},
+        "details": {"incoming_id": 1, "from": "+447700900123", "text": "Thanks!"},
     },
     {
         "at": "2026-11-22T09:15:11.984000Z",
@@ -125,6 +125,12 @@ BATCH: dict[str, Any] = {
     "created_at": "2026-11-22T09:15:12.093000Z",
 }
 
+SENDS_AFTER_OPTOUT: dict[str, Any] = {
+    "since": "2026-10-23T09:15:12Z",
+    "count": 0,
+    "items": [],
+}
+
 BODIES: dict[str, Any] = {
     "SendMessageRequest": {
         "to": "+447700900123",
@@ -140,7 +146,7 @@ BODIES: dict[str, Any] = {
             {"to": "+447700900125", "text": "20% off today", "reference": "sale-0002"},
         ],
     },
-    "OptoutRequest": {"msisdn": "+447700900126", "source": "api", "reason": "asked by phone"},
+    "OptoutRequest": {"msisdn": "+44 7700 900126", "source": "api", "reason": "asked by phone"},
     "MessageOut": MESSAGE,
     "MessageWithTimelineOut": {**DELIVERED, "timeline": TIMELINE},
     "BatchCreatedOut": {
@@ -149,7 +155,7 @@ BODIES: dict[str, Any] = {
             {
                 "index": 0,
                 "id": 2,
-                "to": "447700900124",
+                "to": "+447700900124",
                 "reference": "sale-0001",
                 "encoding": "GSM-7",
                 "parts": 1,
@@ -158,7 +164,7 @@ BODIES: dict[str, Any] = {
             {
                 "index": 1,
                 "id": 3,
-                "to": "447700900125",
+                "to": "+447700900125",
                 "reference": "sale-0002",
                 "encoding": "GSM-7",
                 "parts": 1,
@@ -184,10 +190,12 @@ BODIES: dict[str, Any] = {
         },
     },
     "OptoutDetailOut": {
-        "msisdn": "447700900126",
+        "msisdn": "+447700900126",
+        "unresolved": False,
         "opted_out": True,
         "state": {
-            "msisdn": "447700900126",
+            "msisdn": "+447700900126",
+            "unresolved": False,
             "opted_out": True,
             "changed_at": "2026-11-22T09:15:12.199000Z",
             "source": "api",
@@ -198,6 +206,7 @@ BODIES: dict[str, Any] = {
         "history": [
             {
                 "id": 1,
+                "written_as": "+44 7700 900126",
                 "action": "opt_out",
                 "source": "api",
                 "keyword": None,
@@ -211,7 +220,7 @@ BODIES: dict[str, Any] = {
             {
                 "id": 1,
                 "operation": "optout_add",
-                "msisdn": "447700900126",
+                "msisdn": "+447700900126",
                 "event_id": 1,
                 "state": "pending",
                 "attempts": 0,
@@ -270,7 +279,8 @@ BODIES: dict[str, Any] = {
         ],
     },
     "OptoutStateOut": {
-        "msisdn": "447700900126",
+        "msisdn": "+447700900126",
+        "unresolved": False,
         "opted_out": True,
         "changed_at": "2026-11-22T09:15:12.199000Z",
         "source": "api",
@@ -278,10 +288,11 @@ BODIES: dict[str, Any] = {
         "reason": "asked by phone",
         "updated_at": "2026-11-22T09:15:12.199000Z",
     },
+    "SendsAfterOptoutOut": SENDS_AFTER_OPTOUT,
     "PushOut": {
         "id": 1,
         "operation": "optout_add",
-        "msisdn": "447700900126",
+        "msisdn": "+447700900126",
         "event_id": 1,
         "state": "delivered",
         "attempts": 1,

@@ -1,7 +1,7 @@
 """`mobivate-hooks`: the service's command-line tool. One module per command family:
 `serve` (serve, migrate, webhook-urls), `webhooks` (reprocess, purge), `mobivate`
-(register-webhooks, check-mobivate, fake-mobivate), `optouts` (sync-optouts) and `delivery`
-(reconcile); exit codes in `exits`."""
+(register-webhooks, check-mobivate, fake-mobivate), `optouts` (sync-optouts, audit-optouts)
+and `delivery` (reconcile); exit codes in `exits`."""
 
 import argparse
 import os

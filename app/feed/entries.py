@@ -139,7 +139,9 @@ def optout_entry(event: Any, now: datetime) -> dict[str, Any] | None:
         "reason": event.reason,
         "event_at": event.event_at,
     }
-    return entry("optout", event.id, payload, now=now, msisdn=event.msisdn)
+    # The filter column holds an E.164 number; an unresolved sender (up to 64 characters, in
+    # full in the payload) is cut to fit it.
+    return entry("optout", event.id, payload, now=now, msisdn=event.msisdn[:32])
 
 
 async def append(conn: AsyncConnection, entries: Sequence[Mapping[str, Any] | None]) -> None:

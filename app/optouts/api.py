@@ -1,9 +1,11 @@
 """REST API of the opt-out registry: look up, list, opt out and opt back in, see pushes, and
 decide the replies in the review queue."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.deps import EngineDep, SettingsDep, requires, runtime_part
@@ -12,6 +14,7 @@ from app.api.listing import answer_list
 from app.api.pagination import Page
 from app.config import Scope
 from app.core.phone import InvalidPhoneNumber
+from app.optouts.audit import sends_after_optout
 from app.optouts.lists import (
     OPTOUT_SPEC,
     PUSH_SPEC,
@@ -24,6 +27,7 @@ from app.optouts.outbox import OutboxWorker
 from app.optouts.registry import change_number
 from app.optouts.review import decide
 from app.optouts.schemas import (
+    AUDIT_LIMIT,
     OptoutDetailOut,
     OptoutQuery,
     OptoutRequest,
@@ -34,6 +38,8 @@ from app.optouts.schemas import (
     ReviewDecisionRequest,
     ReviewOut,
     ReviewQuery,
+    SendAfterOptoutOut,
+    SendsAfterOptoutOut,
 )
 from app.optouts.views import OptoutDetail, get_optout
 
@@ -231,4 +237,29 @@ async def pushes(
     those Mobivate refused, with its answer."""
     return await answer_list(
         request, engine, PUSH_SPEC, query, push_filters(query), PushOut, "optout-pushes"
+    )
+
+
+@router.get(
+    "/compliance/sends-after-optout",
+    response_model=SendsAfterOptoutOut,
+    operation_id="sends_after_optout",
+    tags=["compliance"],
+    summary="Messages sent to a person while opted out (expected: none)",
+)
+async def sends_after_optout_route(
+    engine: EngineDep,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="Sends at or after this (ISO 8601 with zone); default 30 days ago"),
+    ] = None,
+) -> SendsAfterOptoutOut:
+    """Every message sent to a person (by E.164, across spellings) while that person was opted
+    out, oldest first; `mobivate-hooks audit-optouts` answers the same."""
+    start = since or datetime.now(UTC) - timedelta(days=30)
+    found = await sends_after_optout(engine, start)
+    return SendsAfterOptoutOut(
+        since=start,
+        count=len(found),
+        items=[SendAfterOptoutOut.model_validate(send) for send in found[:AUDIT_LIMIT]],
     )

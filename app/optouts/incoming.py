@@ -9,13 +9,15 @@ message, so a redelivered STOP never makes a second entry. The sender is resolve
   numbers, since either may be the person; any other keyword names nobody for sure and is
   recorded against the raw sender, flagged unresolved;
 - none: the event is recorded against the raw sender, flagged unresolved, listed by the API and
-  counted by the `optouts_unresolved` gauge; never dropped. The event time is the time Mobivate
-gives for the message, or the time it reached us when Mobivate gives none. HELP is recorded only:
-no reply is sent. A reply the rules cannot call either way goes to the review queue
-(`app.optouts.review`) instead, in the same transaction.
+  counted by the `optouts_unresolved` gauge; never dropped.
+The event time is the time Mobivate gives for the message, or the time it reached us when
+Mobivate gives none or one further ahead of that than EVENT_TIME_TOLERANCE_SECONDS (the history
+entry's reason says so). HELP is recorded only: no reply is sent. A reply the rules cannot call
+either way goes to the review queue (`app.optouts.review`) instead, in the same transaction.
 """
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,10 +25,17 @@ from app.config import Settings
 from app.core.phone import InvalidPhoneNumber, resolve_readings
 from app.mobivate.vocabulary import WebhookKind
 from app.optouts.keywords import KeywordIntent, KeywordRules
-from app.optouts.registry import Action, OptoutChange, record_changes
+from app.optouts.registry import (
+    Action,
+    OptoutChange,
+    raw_key,
+    record_changes,
+    trusted_event_time,
+)
 from app.optouts.review import ReviewItem, queue_reviews
 from app.webhooks.ingest import StoredEvent
 
+DEFAULT_TOLERANCE = timedelta(minutes=5)
 _ACTIONS: dict[KeywordIntent, Action] = {
     KeywordIntent.OPT_OUT: "opt_out",
     KeywordIntent.OPT_IN: "opt_in",
@@ -43,12 +52,14 @@ class IncomingKeywords:
         rules: KeywordRules,
         wake: Callable[[], None],
         region: str | None = None,
+        tolerance: timedelta = DEFAULT_TOLERANCE,
         *,
         contacts: bool = False,
     ) -> None:
         self._rules = rules
         self._wake = wake
         self._region = region
+        self._tolerance = tolerance
         self._contacts = contacts
 
     @classmethod
@@ -56,13 +67,16 @@ class IncomingKeywords:
         rules = KeywordRules.from_csv(
             settings.optout_keywords, settings.optin_keywords, settings.help_keywords
         )
-        return cls(rules, wake, settings.default_region, contacts=settings.optout_contacts_proxy)
+        tolerance = timedelta(seconds=settings.event_time_tolerance_seconds)
+        return cls(
+            rules, wake, settings.default_region, tolerance, contacts=settings.optout_contacts_proxy
+        )
 
     async def after_store(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
         changes = []
         reviews = []
         for stored in events:
-            sender = (stored.row.get("originator") or "").strip()
+            sender = raw_key(stored.row.get("originator") or "")
             if stored.kind is not WebhookKind.INCOMING or not sender:
                 continue
             match = self._rules.classify(stored.row.get("body"))
@@ -81,6 +95,9 @@ class IncomingKeywords:
             action = _ACTIONS.get(match.intent)
             if action is None:
                 continue
+            event_at, note = trusted_event_time(
+                stored.row.get("event_at"), stored.row["received_at"], self._tolerance
+            )
             keys = self._keys(sender, action)
             for msisdn, unresolved in keys:
                 # One event per number read from the sender.
@@ -90,8 +107,9 @@ class IncomingKeywords:
                         msisdn=msisdn,
                         action=action,
                         source="incoming_sms",
-                        event_at=stored.row.get("event_at") or stored.row["received_at"],
+                        event_at=event_at,
                         keyword=match.keyword,
+                        reason=note,
                         incoming_message_id=stored.id,
                         unresolved=unresolved,
                         written_as=sender,
@@ -106,10 +124,10 @@ class IncomingKeywords:
         try:
             readings = resolve_readings(sender, self._region)
         except InvalidPhoneNumber:
-            return [(sender[:64], True)]
+            return [(sender, True)]
         if len(readings) == 1 or action == "opt_out":
             return [(reading, False) for reading in readings]
-        return [(sender[:64], True)]
+        return [(sender, True)]
 
     def after_commit(self, events: Sequence[StoredEvent]) -> None:
         if any(stored.kind is WebhookKind.INCOMING for stored in events):

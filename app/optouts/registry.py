@@ -1,9 +1,15 @@
 """The opt-out registry: one current state per number, an append-only history, pushes to Mobivate.
 
 Every change is an event (opt-out, opt-in or help) with the time it happened. The history keeps
-every event; the current state follows the newest one: an event changes the state only when its
-time is at or after the time of the change that set it (on a tie the one recorded later wins). So
-a STOP delivered late by Mobivate cannot undo a START the customer sent after it.
+every event; the current state follows the newest one, in this order:
+1. an operator's or API caller's change (source `operator` or `api`) takes effect at once, whatever
+   event times are stored: it is made now, by a person who knows what they want now;
+2. otherwise an event changes the state when its time is after the time of the change that set
+   it, so a STOP delivered late by Mobivate cannot undo a START the customer sent after it;
+3. two changes at the same time (Mobivate dates replies to the second, so two replies in one
+   second tie): an opt-out wins over an opt-in, whichever arrived first; between equal actions
+   the one recorded later wins.
+Event times too far in the future are not trusted in the first place (`trusted_event_time`).
 
 A change the rule applies, unless it came from Mobivate (imported from its list, or learned from
 its refusals and receipts), also writes a push to the outbox (`optout_add` or `optout_delete`) in
@@ -19,10 +25,10 @@ by a send, which needs a resolved number.
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Table, any_, bindparam, insert, select
+from sqlalchemy import Table, and_, any_, bindparam, insert, literal_column, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -44,6 +50,8 @@ PUSH_OPERATIONS: dict[str, tuple[str, str]] = {
 }
 # Changes Mobivate told us about: Mobivate has them already, so they are never pushed back.
 FROM_MOBIVATE: frozenset[str] = frozenset({"imported", "mobivate"})
+# Changes made now by a person through the API: they apply whatever event times are stored.
+IMMEDIATE_SOURCES = ("api", "operator")
 
 
 # SQLite: numbers per `IN (...)` of `is_opted_out`.
@@ -83,9 +91,51 @@ class OptoutNotFound(ServiceError):
         self.msisdn = msisdn
 
 
+def trusted_event_time(
+    event_at: datetime | None, received_at: datetime, tolerance: timedelta
+) -> tuple[datetime, str | None]:
+    """The time to order an event by, and a note for its history entry when that is not the
+    event's own time: one further than `tolerance` ahead of its receipt is not trusted (a clock
+    or time-zone error at the sender), and the receipt time is used."""
+    if event_at is None:
+        return received_at, None
+    if event_at - received_at <= tolerance:
+        return event_at, None
+    note = (
+        f"event time {event_at.isoformat()} was {_ahead(event_at - received_at)} ahead of its "
+        f"receipt; ordered by the receipt time"
+    )
+    return received_at, note
+
+
+def _ahead(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds >= 86_400:
+        return f"{seconds // 86_400} d {seconds % 86_400 // 3600} h"
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 60} min {seconds % 60} s"
+
+
+def _order(event: Any) -> tuple[datetime, bool, bool, int]:
+    """Rules 1 to 3 of the module docstring, as a sort key among new events of one number."""
+    return (
+        event.event_at,
+        event.source in IMMEDIATE_SOURCES,
+        event.action == "opt_out",
+        event.id,
+    )
+
+
+def raw_key(text: str) -> str:
+    """How a number that cannot be resolved is kept: as written, without surrounding space and
+    with control characters (which PostgreSQL refuses in text) replaced, at most 64 characters."""
+    return "".join(char if char.isprintable() else "\ufffd" for char in text.strip())[:64]
+
+
 def _written_as(change: OptoutChange) -> str | None:
     written = change.written_as
-    return None if written is None or written == change.msisdn else written[:64]
+    return None if written is None or written == change.msisdn else raw_key(written)
 
 
 def _insert(conn: AsyncConnection, table: Table) -> Any:
@@ -150,7 +200,7 @@ async def record_changes(
         if event.action == "help":
             continue
         current = newest.get(event.msisdn)
-        if current is None or (event.event_at, event.id) >= (current.event_at, current.id):
+        if current is None or _order(event) >= _order(current):
             newest[event.msisdn] = event
     if not newest:
         return RecordResult(len(inserted), frozenset(), 0)
@@ -176,7 +226,15 @@ async def record_changes(
             name: upsert.excluded[name]
             for name in ("opted_out", "changed_at", "source", "keyword", "reason", "updated_at")
         },
-        where=OPTOUTS.c.changed_at <= upsert.excluded.changed_at,
+        where=or_(
+            # Literal: an expanding IN cannot be used in an executemany.
+            *(upsert.excluded.source == literal_column(f"'{name}'") for name in IMMEDIATE_SOURCES),
+            OPTOUTS.c.changed_at < upsert.excluded.changed_at,
+            and_(
+                OPTOUTS.c.changed_at == upsert.excluded.changed_at,
+                or_(upsert.excluded.opted_out.is_(True), OPTOUTS.c.opted_out.is_(False)),
+            ),
+        ),
     ).returning(OPTOUTS.c.msisdn, OPTOUTS.c.opted_out)
     changed: dict[str, bool] = dict((await conn.execute(upsert, state_rows)).all())
 

@@ -10,6 +10,7 @@ from app.core.text_rules import refuse_forbidden
 
 PushState = Literal["pending", "delivered", "failed"]
 ReviewState = Literal["pending", "opted_out", "dismissed"]
+AUDIT_LIMIT = 1000
 
 
 class _Out(BaseModel):
@@ -136,3 +137,20 @@ class ReviewDecisionRequest(BaseModel):
 class ReviewDecisionOut(BaseModel):
     review: ReviewOut
     opted_out: bool = Field(description="Whether the number is opted out now, after the decision")
+
+
+class SendAfterOptoutOut(_Out):
+    message_id: int
+    msisdn: str = Field(description="E.164 of the person")
+    batch_id: int | None
+    sent_at: datetime = Field(description="When the message was stored, just before the send")
+    status: str = Field(description="The message's current status")
+    optout_event_id: int = Field(description="The opt-out in force at the time of the send")
+    opted_out_at: datetime
+    optout_source: str
+
+
+class SendsAfterOptoutOut(BaseModel):
+    since: datetime
+    count: int = Field(description="Sends found (expected 0)")
+    items: list[SendAfterOptoutOut] = Field(description=f"Oldest first, at most {AUDIT_LIMIT}")

@@ -11,7 +11,8 @@ For each number on Mobivate's list (`GET /addressbook/optout`, paged), in this o
 Each record is recorded once however often the import runs (keyed by number and `created`).
 Numbers are resolved to E.164 (`app.core.phone.resolve_readings`, with DEFAULT_REGION); one
 that reads two ways opts out both readings, one that cannot be resolved is counted as invalid.
-A record without a `created` time counts as opted out now.
+A record without a `created` time, or one further ahead of the import than
+EVENT_TIME_TOLERANCE_SECONDS, counts as opted out now (the history entry's reason says so).
 """
 
 import logging
@@ -31,7 +32,7 @@ from app.core.tables import OUTBOX_MESSAGES as OUTBOX
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateError
 from app.mobivate.models import OptoutRecord
-from app.optouts.registry import OptoutChange, record_changes
+from app.optouts.registry import OptoutChange, record_changes, trusted_event_time
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ async def import_optouts(
     until: date | datetime,
     page_size: int = 1000,
     region: str | None = None,
+    tolerance: timedelta = timedelta(minutes=5),
     progress: Callable[[SyncReport], None] | None = None,
 ) -> SyncReport:
     """Raises MobivateError when a page cannot be fetched; the pages before it are kept."""
@@ -80,7 +82,7 @@ async def import_optouts(
         report.records += len(records)
         if records:
             async with engine.begin() as conn:
-                await _import_page(conn, records, report, region)
+                await _import_page(conn, records, report, region, tolerance)
         if progress is not None:
             progress(report)
         if len(records) < page_size:
@@ -89,7 +91,11 @@ async def import_optouts(
 
 
 async def _import_page(
-    conn: AsyncConnection, records: list[OptoutRecord], report: SyncReport, region: str | None
+    conn: AsyncConnection,
+    records: list[OptoutRecord],
+    report: SyncReport,
+    region: str | None,
+    tolerance: timedelta,
 ) -> None:
     now = utcnow()
     latest: dict[str, OptoutRecord] = {}
@@ -137,25 +143,27 @@ async def _import_page(
         elif record.created is not None and (msisdn, record.created) in own:
             report.own_pushes += 1
         else:
-            changes.append(_change(msisdn, record, now))
+            changes.append(_change(msisdn, record, now, tolerance))
     result = await record_changes(conn, changes, now=now)
     report.imported += len(result.changed)
     report.kept_opted_in += len(changes) - len(result.changed)
 
 
-def _change(msisdn: str, record: OptoutRecord, now: datetime) -> OptoutChange:
+def _change(msisdn: str, record: OptoutRecord, now: datetime, tolerance: timedelta) -> OptoutChange:
     if record.created is not None:
         key = f"imported:{msisdn}:{int(record.created.timestamp() * 1000)}"
     else:
         key = f"imported:{msisdn}:id:{record.id}"
     note = f" (note: {record.note})" if record.note else ""
+    event_at, untrusted = trusted_event_time(record.created, now, tolerance)
+    clock = f"; {untrusted}" if untrusted else ""
     return OptoutChange(
         msisdn=msisdn,
         action="opt_out",
         source="imported",
-        event_at=record.created or now,
+        event_at=event_at,
         written_as=record.mobile,
-        reason=f"on Mobivate's opt-out list{note}",
+        reason=f"on Mobivate's opt-out list{note}{clock}",
         dedupe_key=key,
     )
 
@@ -173,12 +181,14 @@ class PeriodicOptoutSync:
         interval_minutes: float,
         page_size: int = 1000,
         region: str | None = None,
+        tolerance: timedelta = timedelta(minutes=5),
     ) -> None:
         self._engine = engine
         self._mobivate = mobivate
         self._interval = interval_minutes * 60
         self._page_size = page_size
         self._region = region
+        self._tolerance = tolerance
         self.worker = Worker("optout-sync", self._step, on_error=self._on_error)
 
     async def start(self) -> None:
@@ -209,6 +219,7 @@ class PeriodicOptoutSync:
             until=started,
             page_size=self._page_size,
             region=self._region,
+            tolerance=self._tolerance,
         )
         await self._save_watermark(started)
         logger.info("opt-out sync: %s", report.summary())

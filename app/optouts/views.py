@@ -12,6 +12,7 @@ from app.core.phone import InvalidPhoneNumber, resolve_msisdn
 from app.core.tables import OPTOUT_EVENTS as EVENTS
 from app.core.tables import OPTOUTS
 from app.core.tables import OUTBOX_MESSAGES as OUTBOX
+from app.optouts.registry import raw_key
 
 PushState = Literal["pending", "delivered", "failed"]
 T = TypeVar("T")
@@ -83,7 +84,7 @@ async def get_optout(
         msisdn = resolve_msisdn(raw_msisdn, region)
     except InvalidPhoneNumber:
         unresolved = True
-        msisdn = raw_msisdn.strip()
+        msisdn = raw_key(raw_msisdn)
         async with engine.connect() as conn:
             known = await conn.scalar(
                 select(EVENTS.c.id)

@@ -60,6 +60,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "[Opt-outs](optouts.md)",
         (
             "default_region",
+            "event_time_tolerance_seconds",
             "optout_keywords",
             "optin_keywords",
             "help_keywords",

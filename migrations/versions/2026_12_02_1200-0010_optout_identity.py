@@ -5,8 +5,9 @@ Revises: 0009
 Create Date: 2026-12-02 12:00:00
 
 Schema: the registry and its history may hold a sender that cannot be resolved to E.164, under
-its raw form (up to 64 characters, as `incoming_messages.originator`), flagged `unresolved`; a
-history entry keeps the spelling it was written in (`written_as`) when that differs from its key.
+its raw form (up to 64 characters, as `incoming_messages.originator`), flagged
+`unresolved`; a history entry keeps the spelling it was written in (`written_as`) when that
+differs from its key.
 
 Data, upgrade: every number in the registry, its history, the outbox of pushes, sent messages,
 incoming messages and clicks is re-keyed from registry digits (`447700900123`, or a spelling such

@@ -7,6 +7,7 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from app.optouts.registry import raw_key
 from tests.support.bodies import incoming
 from tests.support.databases import empty_all_tables
 from tests.support.harness import Harness, sending_settings, start_harness
@@ -135,8 +136,12 @@ async def test_a_stop_from_an_unresolvable_sender_is_kept_flagged_listed_and_cou
     client = harness.client
     await post_stored(client, "incoming", incoming("07700 900123", "STOP"))
     await post_stored(client, "incoming", incoming("Acme", "STOP"))
+    # Hostile senders: as long as the column allows, and with a NUL (which the parser drops).
+    await post_stored(client, "incoming", incoming("0" * 64, "STOP"))
+    await post_stored(client, "incoming", incoming("Ac\x00me", "STOP"))
     listed = (await client.get("/api/v1/optouts", params={"unresolved": "true"})).json()
     assert sorted((item["msisdn"], item["unresolved"]) for item in listed["items"]) == [
+        ("0" * 64, True),
         ("07700 900123", True),
         ("Acme", True),
     ]
@@ -145,8 +150,8 @@ async def test_a_stop_from_an_unresolvable_sender_is_kept_flagged_listed_and_cou
     assert detail["history"][0]["keyword"] == "STOP"
     assert detail["pushes"] == []  # Mobivate would not take it
     metrics = (await client.get("/metrics")).text
-    assert metric_value(metrics, "optouts_unresolved") == 2
-    assert metric_value(metrics, "optouts_opted_out") == 2
+    assert metric_value(metrics, "optouts_unresolved") == 3
+    assert metric_value(metrics, "optouts_opted_out") == 3
     # No send can match an unresolved sender: the number itself is refused.
     assert (await harness.send(to="07700 900123")).status_code == 422
     assert (await client.get("/api/v1/optouts/07700 900124")).status_code == 422
@@ -188,3 +193,8 @@ async def test_an_operator_opt_out_in_any_spelling_is_one_entry_that_remembers_t
     history = again.json()["history"]
     assert [entry["written_as"] for entry in history] == ["+44 (0)7700 900123", "0044-7700-900-123"]
     assert (await client.get("/api/v1/optouts/447700900123")).json()["opted_out"] is True
+
+
+def test_an_unresolved_sender_is_kept_as_written_without_control_characters() -> None:
+    assert raw_key("  Ac\x00me\n ") == "Ac\ufffdme"
+    assert raw_key("7" * 100) == "7" * 64

@@ -63,8 +63,15 @@ async def test_start_opts_back_in_and_deletes_at_mobivate(database_url: str) -> 
         fake_mobivate() as fake,
         start_app(settings, mobivate_transport=fake.transport()) as running,
     ):
-        await post_accepted(running.client, "incoming", incoming(NUMBER, "STOP"))
-        await post_accepted(running.client, "incoming", incoming(NUMBER, "start please"))
+        sent = datetime.now(UTC).replace(microsecond=0)
+        await post_accepted(
+            running.client,
+            "incoming",
+            incoming(NUMBER, "STOP", created=sent - timedelta(seconds=1)),
+        )
+        await post_accepted(
+            running.client, "incoming", incoming(NUMBER, "start please", created=sent)
+        )
 
         async def both_delivered() -> bool:
             if len(optout_calls(fake)) < 2:

@@ -1,7 +1,7 @@
 """The outbox: pushes reach Mobivate through outages and restarts, once, in order per number."""
 
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -82,7 +82,8 @@ async def test_refused_push_stops_retrying_and_is_visible(
         detail = (await running.client.get(f"/api/v1/optouts/{NUMBER}")).json()
         failed = (await running.client.get("/api/v1/optout-pushes?state=failed")).json()
         # A later change for the same number is not held back by the failed push.
-        await post_accepted(running.client, "incoming", incoming(NUMBER, "START"))
+        later = datetime.now(UTC) + timedelta(seconds=1)
+        await post_accepted(running.client, "incoming", incoming(NUMBER, "START", created=later))
 
         async def both_settled() -> bool:
             rows = await pushes(engine)
@@ -110,9 +111,10 @@ async def test_stop_then_start_reach_mobivate_in_that_order(
         start_app(settings, mobivate_transport=fake.transport()) as running,
     ):
         fake.down = True
-        await post_accepted(running.client, "incoming", incoming(NUMBER, "STOP"))
-        await post_accepted(running.client, "incoming", incoming(NUMBER, "START"))
-        await post_accepted(running.client, "incoming", incoming(NUMBER, "STOP"))
+        sent = datetime.now(UTC).replace(microsecond=0)
+        for second, word in enumerate(("STOP", "START", "STOP")):
+            created = sent + timedelta(seconds=second)
+            await post_accepted(running.client, "incoming", incoming(NUMBER, word, created=created))
 
         async def retried() -> bool:
             return bool((await pushes(engine))[0].attempts >= 3)

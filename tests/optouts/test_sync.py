@@ -164,7 +164,8 @@ async def test_own_pushes_and_changes_in_flight_are_not_imported(
         await post_accepted(running.client, "incoming", incoming(NUMBER, "STOP"))
         await eventually(lambda: all_settled(engine), what="the opt-out push")
         fake.fail_next(1, 400)
-        await post_accepted(running.client, "incoming", incoming(NUMBER, "START"))
+        later = datetime.now(UTC) + timedelta(seconds=1)
+        await post_accepted(running.client, "incoming", incoming(NUMBER, "START", created=later))
         await eventually(lambda: all_settled(engine), what="the refused delete")
         # Another number opts in locally while Mobivate is unreachable.
         fake.add_optout(in_flight, created=datetime.now(UTC) - timedelta(hours=1))
