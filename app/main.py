@@ -25,8 +25,8 @@ from app.api.openapi import install_openapi
 from app.config import Settings, get_settings
 from app.core.logs import register_secret
 from app.feed import api as feed
-from app.lookups import api as lookups
 from app.feed.watch import CLOSE_STREAMS
+from app.lookups import api as lookups
 from app.ops import health, metrics_api, overview
 from app.optouts import api as optouts
 from app.registration import api as registration
