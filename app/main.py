@@ -29,13 +29,23 @@ from app.registration import api as registration
 from app.runtime import open_runtime
 from app.sending import api as sending
 from app.stats import api as stats
+from app.subscriptions import api as subscriptions
 from app.ui.pages import UI_PATH, install_ui
 from app.webhooks import api as webhook_lists
 from app.webhooks import receive as webhooks
 
 API_ROUTERS = tuple(
     domain.router
-    for domain in (registration, optouts, sending, webhook_lists, feed, stats, overview)
+    for domain in (
+        registration,
+        optouts,
+        sending,
+        webhook_lists,
+        feed,
+        stats,
+        overview,
+        subscriptions,
+    )
 )
 
 
@@ -108,7 +118,7 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
             expose_headers=["X-Request-ID", "Idempotent-Replayed", "Location"],
             max_age=600,

@@ -8,7 +8,8 @@ webhook receiver); every command opens it through `app.cli.runtime.cli_runtime`,
 The ingest writer and its ordered after-store steps are built by `ingest_steps` alone, so a
 webhook stored live, replayed from the outage spool or re-parsed by `reprocess` goes through the
 same steps: the live feed's entry, the opt-out keywords (a STOP opts the number out and queues
-its push to Mobivate) and delivery linking.
+its push to Mobivate), delivery linking, and waking the subscriptions' worker (their deliveries
+are written with the feed's entries, by a trigger).
 
 Routes reach the parts through `app.api.deps.runtime_part`, by name and type.
 """
@@ -38,6 +39,12 @@ from app.optouts.outbox import OutboxWorker
 from app.optouts.sync import PeriodicOptoutSync
 from app.registration.registrar import start_registration
 from app.stats.rollup import RollupTask
+from app.subscriptions.worker import (
+    Schedule,
+    SubscriptionWorker,
+    WakeDeliveries,
+    delivery_http_client,
+)
 from app.webhooks.ingest import AfterStoreStep, IngestWriter
 from app.webhooks.outage import open_outage_spool
 from app.webhooks.receive import WebhookReceiver
@@ -59,6 +66,8 @@ class Runtime:
     ingest: IngestWriter
     outbox: OutboxWorker
     feed: FeedWatcher
+    # Sends the deliveries to subscribers; started only while serving.
+    subscriptions: SubscriptionWorker
     # Only while serving:
     webhooks: WebhookReceiver | None = None
     registration: Worker | None = None
@@ -107,7 +116,11 @@ def mobivate_client(
 
 
 def ingest_steps(
-    settings: Settings, *, outbox: OutboxWorker, feed: FeedWatcher
+    settings: Settings,
+    *,
+    outbox: OutboxWorker,
+    feed: FeedWatcher,
+    subscriptions: SubscriptionWorker,
 ) -> list[AfterStoreStep]:
     """What happens to every newly stored webhook event, in this order, in the transaction that
     stores it. The feed's step comes first: it takes the feed lock that every later writer of
@@ -116,18 +129,24 @@ def ingest_steps(
         FeedEntries(feed.wake),
         IncomingKeywords.from_settings(settings, outbox.wake),
         DeliveryLinking(),
+        WakeDeliveries(subscriptions.wake),
     ]
 
 
 def ingest_writer(
-    settings: Settings, engine: AsyncEngine, *, outbox: OutboxWorker, feed: FeedWatcher
+    settings: Settings,
+    engine: AsyncEngine,
+    *,
+    outbox: OutboxWorker,
+    feed: FeedWatcher,
+    subscriptions: SubscriptionWorker,
 ) -> IngestWriter:
     return IngestWriter(
         engine,
         max_batch=settings.ingest_max_batch,
         linger_seconds=settings.ingest_linger_ms / 1000,
         click_window_seconds=settings.click_dedupe_window_seconds,
-        steps=ingest_steps(settings, outbox=outbox, feed=feed),
+        steps=ingest_steps(settings, outbox=outbox, feed=feed, subscriptions=subscriptions),
     )
 
 
@@ -164,14 +183,20 @@ async def open_runtime(
             poll_seconds=settings.event_stream_poll_seconds,
             retention_hours=settings.event_feed_retention_hours,
         )
-        writer = ingest_writer(settings, engine, outbox=outbox, feed=feed)
+        subscriptions = subscription_worker(settings, engine, stack)
+        writer = ingest_writer(
+            settings, engine, outbox=outbox, feed=feed, subscriptions=subscriptions
+        )
+        parts = (settings, engine, secret, http, mobivate, writer, outbox, feed, subscriptions)
         if not serving:
             await writer.start()
             stack.push_async_callback(writer.stop)
-            yield Runtime(settings, engine, secret, http, mobivate, writer, outbox, feed)
+            yield Runtime(*parts)
             return
 
         await _start_background(stack, settings, engine, mobivate, outbox, feed)
+        await subscriptions.start()
+        stack.push_async_callback(subscriptions.stop)
         await writer.start()
         stack.push_async_callback(writer.stop)
         spool = await open_outage_spool(settings, engine, writer)
@@ -188,9 +213,27 @@ async def open_runtime(
         registration = start_registration(settings, engine, once, secret)
         if registration is not None:
             stack.push_async_callback(registration.stop)
-        yield Runtime(
-            settings, engine, secret, http, mobivate, writer, outbox, feed, receiver, registration
-        )
+        yield Runtime(*parts, receiver, registration)
+
+
+def subscription_worker(
+    settings: Settings, engine: AsyncEngine, stack: AsyncExitStack
+) -> SubscriptionWorker:
+    http = delivery_http_client(settings.subscription_timeout_seconds)
+    stack.push_async_callback(http.aclose)
+    schedule = Schedule(
+        backoff_initial=settings.subscription_backoff_initial_seconds,
+        backoff_max=settings.subscription_backoff_max_seconds,
+        retry_period=timedelta(hours=settings.subscription_retry_hours),
+    )
+    return SubscriptionWorker(
+        engine,
+        http,
+        schedule,
+        poll_interval=settings.subscription_poll_interval_seconds,
+        lease_seconds=settings.subscription_lease_seconds,
+        allow_private=settings.subscription_allow_private,
+    )
 
 
 async def _start_background(

@@ -70,6 +70,19 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        "Subscriptions",
+        "[Subscriptions](subscriptions.md)",
+        (
+            "subscription_allow_private",
+            "subscription_backoff_initial_seconds",
+            "subscription_backoff_max_seconds",
+            "subscription_retry_hours",
+            "subscription_timeout_seconds",
+            "subscription_poll_interval_seconds",
+            "subscription_lease_seconds",
+        ),
+    ),
+    (
         "Sending",
         "[Sending](sending.md)",
         (
