@@ -220,8 +220,21 @@ class Settings(BaseSettings):
     )
     help_keywords: str | None = Field(
         default=None,
-        description="Replies recorded as help requests (no reply is sent). Setting it replaces "
-        "the whole list.",
+        description="Replies recorded as help requests (answered only when `HELP_REPLY_TEXT` is "
+        "set). Setting it replaces the whole list.",
+    )
+    help_reply_text: str | None = Field(
+        default=None,
+        max_length=918,
+        description="When set, the text sent back to whoever texts a help keyword (see "
+        "[Replies](optouts.md#help-and-stop-replies)): name the program, how to get help and how "
+        "to opt out. Unset: no reply.",
+    )
+    stop_confirmation_text: str | None = Field(
+        default=None,
+        max_length=918,
+        description="When set, the one message sent to a number that has just opted out by SMS, "
+        "confirming it (see [Replies](optouts.md#help-and-stop-replies)). Unset: none.",
     )
     outbox_poll_interval_seconds: float = Field(
         default=5.0,

@@ -8,8 +8,8 @@ webhook receiver); every command opens it through `app.cli.runtime.cli_runtime`,
 The ingest writer and its ordered after-store steps are built by `ingest_steps` alone, so a
 webhook stored live, replayed from the outage spool or re-parsed by `reprocess` goes through the
 same steps: the live feed's entry, the opt-out keywords (a STOP opts the number out and queues
-its push to Mobivate), delivery linking, and waking the subscriptions' worker (their deliveries
-are written with the feed's entries, by a trigger).
+its push to Mobivate), the HELP and STOP replies when configured, delivery linking, and waking
+the subscriptions' worker (their deliveries are written with the feed's entries, by a trigger).
 
 Routes reach the parts through `app.api.deps.runtime_part`, by name and type.
 """
@@ -38,6 +38,7 @@ from app.optouts.incoming import IncomingKeywords
 from app.optouts.outbox import OutboxWorker
 from app.optouts.sync import PeriodicOptoutSync
 from app.registration.registrar import start_registration
+from app.sending.replies import AutoReplies
 from app.stats.rollup import RollupTask
 from app.subscriptions.worker import (
     Schedule,
@@ -121,6 +122,7 @@ def ingest_steps(
     outbox: OutboxWorker,
     feed: FeedWatcher,
     subscriptions: SubscriptionWorker,
+    replies: AutoReplies,
 ) -> list[AfterStoreStep]:
     """What happens to every newly stored webhook event, in this order, in the transaction that
     stores it. The feed's step comes first: it takes the feed lock that every later writer of
@@ -128,6 +130,7 @@ def ingest_steps(
     return [
         FeedEntries(feed.wake),
         IncomingKeywords.from_settings(settings, outbox.wake),
+        replies,
         DeliveryLinking(),
         WakeDeliveries(subscriptions.wake),
     ]
@@ -140,13 +143,16 @@ def ingest_writer(
     outbox: OutboxWorker,
     feed: FeedWatcher,
     subscriptions: SubscriptionWorker,
+    replies: AutoReplies,
 ) -> IngestWriter:
     return IngestWriter(
         engine,
         max_batch=settings.ingest_max_batch,
         linger_seconds=settings.ingest_linger_ms / 1000,
         click_window_seconds=settings.click_dedupe_window_seconds,
-        steps=ingest_steps(settings, outbox=outbox, feed=feed, subscriptions=subscriptions),
+        steps=ingest_steps(
+            settings, outbox=outbox, feed=feed, subscriptions=subscriptions, replies=replies
+        ),
     )
 
 
@@ -184,8 +190,15 @@ async def open_runtime(
             retention_hours=settings.event_feed_retention_hours,
         )
         subscriptions = subscription_worker(settings, engine, stack)
+        replies = AutoReplies(engine, settings, mobivate)
+        stack.push_async_callback(replies.stop)
         writer = ingest_writer(
-            settings, engine, outbox=outbox, feed=feed, subscriptions=subscriptions
+            settings,
+            engine,
+            outbox=outbox,
+            feed=feed,
+            subscriptions=subscriptions,
+            replies=replies,
         )
         parts = (settings, engine, secret, http, mobivate, writer, outbox, feed, subscriptions)
         if not serving:

@@ -3,8 +3,8 @@
 Each newly stored incoming message whose sender is a phone number is classified by the keyword
 rules (`app.optouts.keywords`); a match becomes an event in the opt-out registry, keyed by the
 message, so a redelivered STOP never makes a second entry. The event time is the time Mobivate
-gives for the message, or the time it reached us when Mobivate gives none. HELP is recorded only:
-no reply is sent.
+gives for the message, or the time it reached us when Mobivate gives none. HELP is recorded here;
+the replies (HELP_REPLY_TEXT, STOP_CONFIRMATION_TEXT) are sent by `app.sending.replies`.
 """
 
 from collections.abc import Callable, Sequence

@@ -61,6 +61,8 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "optout_keywords",
             "optin_keywords",
             "help_keywords",
+            "help_reply_text",
+            "stop_confirmation_text",
             "outbox_poll_interval_seconds",
             "outbox_backoff_initial_seconds",
             "outbox_backoff_max_seconds",
