@@ -40,12 +40,9 @@ from app.optouts.sync import PeriodicOptoutSync
 from app.registration.registrar import start_registration
 from app.sending.replies import AutoReplies
 from app.stats.rollup import RollupTask
-from app.subscriptions.worker import (
-    Schedule,
-    SubscriptionWorker,
-    WakeDeliveries,
-    delivery_http_client,
-)
+from app.subscriptions.ingest_step import WakeDeliveries
+from app.subscriptions.targets import delivery_http_client
+from app.subscriptions.worker import Schedule, SubscriptionWorker
 from app.webhooks.ingest import AfterStoreStep, IngestWriter
 from app.webhooks.outage import open_outage_spool
 from app.webhooks.receive import WebhookReceiver

@@ -14,9 +14,12 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import httpx
+
 from app.core.errors import ServiceError
 
 MAX_URL_LENGTH = 2048
+CONNECTIONS = 50
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -100,3 +103,13 @@ async def resolve(url: str, *, allow_private: bool) -> Target:
                     "set SUBSCRIPTION_ALLOW_PRIVATE=true to deliver inside your network"
                 )
     return Target(url, host, addresses[0])
+
+
+def delivery_http_client(timeout: float) -> httpx.AsyncClient:
+    """Never follows redirects: a redirect could lead anywhere, past the address check."""
+    return httpx.AsyncClient(
+        timeout=timeout,
+        follow_redirects=False,
+        headers={"User-Agent": "mobivate-hooks"},
+        limits=httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS),
+    )

@@ -23,15 +23,15 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import orjson
 from sqlalchemy import delete, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.background import Worker
 from app.core.db import DATABASE_ERRORS, utcnow
@@ -43,12 +43,16 @@ from app.core.times import ORJSON_UTC
 from app.subscriptions import signing
 from app.subscriptions.payloads import Event, Filter, event_for
 from app.subscriptions.targets import TargetRefused, resolve
-from app.webhooks.ingest import StoredEvent
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 50
 EXCERPT_CHARS = 500
+
+
+# What reading a delivery gave: its body; False when its filter drops it; None when the event is
+# gone; a string saying why it could not be read.
+Read = Event | Literal[False] | str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +132,30 @@ class SubscriptionWorker:
         """Claim and send one batch; the number of deliveries claimed."""
         claimed = await self._claim()
         if claimed:
-            outcomes = await asyncio.gather(*(self._send(delivery) for delivery in claimed))
+            read = await self._read(claimed)
+            outcomes = await asyncio.gather(
+                *(
+                    self._send(delivery, event)
+                    for delivery, event in zip(claimed, read, strict=True)
+                )
+            )
             await self._record(outcomes)
         return len(claimed)
+
+    async def _read(self, claimed: Sequence[Claimed]) -> list[Read]:
+        """Each delivery's body, read on one connection (a string: why it could not be)."""
+        read: list[Read] = []
+        try:
+            async with self._engine.connect() as conn:
+                for delivery in claimed:
+                    wanted = delivery.wanted
+                    read.append(
+                        await event_for(conn, delivery.feed_id, delivery.event_type, wanted)
+                    )
+        except Exception as exc:  # the database is checked again at the next claim
+            logger.warning("subscriptions: cannot read deliveries: %s", type(exc).__name__)
+            read.extend(f"reading the event: {exc}" for _ in claimed[len(read) :])
+        return read
 
     async def _claim(self) -> list[Claimed]:
         now = utcnow()
@@ -189,13 +214,9 @@ class SubscriptionWorker:
             key=lambda delivery: delivery.id,
         )
 
-    async def _send(self, claimed: Claimed) -> Outcome:
-        try:
-            async with self._engine.connect() as conn:
-                event = await event_for(conn, claimed.feed_id, claimed.event_type, claimed.wanted)
-        except Exception as exc:  # the database is checked again at the next claim
-            logger.warning("subscriptions: cannot read delivery %d: %s", claimed.id, exc)
-            return self._retry(claimed, None, 0.0, None, f"reading the event: {exc}")
+    async def _send(self, claimed: Claimed, event: Read) -> Outcome:
+        if isinstance(event, str):
+            return self._retry(claimed, None, 0.0, None, event)
         if event is False:
             return Outcome(claimed, None)
         if event is None:
@@ -345,28 +366,3 @@ def _attempt(
 
 def _host_header(url: str) -> str:
     return httpx.URL(url).netloc.decode()
-
-
-class WakeDeliveries:
-    """The subscriptions' ingest step. The deliveries themselves are written by the trigger on
-    `event_feed` (migration 0013) in the storing transaction, by then already done; this step
-    wakes the worker once that transaction has committed, so they go out at once."""
-
-    def __init__(self, wake: Callable[[], None]) -> None:
-        self._wake = wake
-
-    async def after_store(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
-        return None
-
-    def after_commit(self, events: Sequence[StoredEvent]) -> None:
-        self._wake()
-
-
-def delivery_http_client(timeout: float) -> httpx.AsyncClient:
-    """Never follows redirects: a redirect could lead anywhere, past the address check."""
-    return httpx.AsyncClient(
-        timeout=timeout,
-        follow_redirects=False,
-        headers={"User-Agent": "mobivate-hooks"},
-        limits=httpx.Limits(max_connections=BATCH_SIZE, max_keepalive_connections=BATCH_SIZE),
-    )
