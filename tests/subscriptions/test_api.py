@@ -187,3 +187,14 @@ def test_any_url_is_accepted_or_refused_with_a_reason(url: str, allow_http: bool
         assert refused.status == 422
         return
     assert checked.startswith("https://" if not allow_http else "http")
+
+
+async def test_a_change_to_a_private_url_is_refused(running: RunningApp) -> None:
+    created = await create(running)
+    path = f"/api/v1/subscriptions/{created['id']}"
+    refused = await running.client.patch(path, json={"url": "http://127.0.0.1:8000/api/v1"})
+    assert refused.status_code == 422
+    assert "SUBSCRIPTION_ALLOW_PRIVATE" in refused.json()["detail"]
+    assert (await running.client.get(path)).json()["url"] == PUBLIC
+    unknown = await running.client.patch(path, json={"colour": "red"})
+    assert unknown.status_code == 422

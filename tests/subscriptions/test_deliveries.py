@@ -13,6 +13,7 @@ from app.core.db import create_engine
 from app.core.tables import SUBSCRIPTION_DELIVERIES
 from tests.support.app import RunningApp, make_settings, start_app
 from tests.support.bodies import incoming
+from tests.support.harness import sending_settings, start_harness
 from tests.support.receiver import Receiver, receiving
 from tests.support.waiting import eventually
 from tests.support.webhooks import post_stored
@@ -270,3 +271,38 @@ async def test_a_redirect_is_not_followed(running: RunningApp, receiver: Receive
     listed = await eventually(attempt, what="an attempt recorded")
     assert listed[-1]["outcome"] == "retry"
     assert listed[-1]["status_code"] == 307
+
+
+async def test_a_sent_message_announces_each_status_change(
+    database_url: str, receiver: Receiver
+) -> None:
+    settings = sending_settings(database_url, **FAST)
+    async with start_harness(settings) as harness:
+        subscription = await subscribe(harness.running, receiver.url, "message.status")
+        sent = await harness.send(to="+447700900123", text="Your order shipped")
+        assert sent.status_code == 201, sent.text
+        await harness.fake.deliver_receipts()
+
+        async def delivered() -> list[dict[str, Any]]:
+            bodies = [request.json() for request in receiver.received]
+            final = [b for b in bodies if b["data"]["change"]["status"] == "DELIVERED"]
+            return bodies if final else []
+
+        await eventually(delivered, what="the DELIVERED change announced")
+        await arrived(receiver, 4)
+        bodies = [request.json() for request in receiver.received]
+        secret = subscription["secret"]
+        for request in receiver.received:
+            Webhook(secret).verify(request.body, request.headers)
+        changes = [
+            (b["data"]["change"]["previous_status"], b["data"]["change"]["status"]) for b in bodies
+        ]
+        assert sorted(changes, key=str) == [
+            ("ACCEPTED", "DELIVERED"),
+            ("submitted", "ACCEPTED"),
+            ("submitting", "submitted"),
+            (None, "submitting"),
+        ]
+        assert all(b["type"] == "message.status" for b in bodies)
+        assert all(b["data"]["id"] == sent.json()["id"] for b in bodies)
+        assert all(b["data"]["to"] == "447700900123" for b in bodies)
