@@ -42,11 +42,13 @@ from app.core.tables import SUBSCRIPTIONS
 from app.core.times import ORJSON_UTC
 from app.subscriptions import signing
 from app.subscriptions.payloads import Event, Filter, event_for
+from app.subscriptions.prune import prune_settled
 from app.subscriptions.targets import TargetRefused, resolve
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 50
+PRUNE_EVERY_SECONDS = 600.0
 EXCERPT_CHARS = 500
 
 
@@ -107,6 +109,7 @@ class SubscriptionWorker:
         self._poll_interval = poll_interval
         self._lease = timedelta(seconds=lease_seconds)
         self._allow_private = allow_private
+        self._next_prune = 0.0
         self.worker = Worker("subscriptions", self._step, on_error=self._on_error)
 
     def wake(self) -> None:
@@ -119,6 +122,9 @@ class SubscriptionWorker:
         await self.worker.stop()
 
     async def _step(self) -> float:
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+            await prune_settled(self._engine)
         return 0.0 if await self.run_once() else self._poll_interval
 
     async def _on_error(self, exc: Exception, failures: int) -> float:
