@@ -306,3 +306,20 @@ async def test_a_sent_message_announces_each_status_change(
         assert all(b["type"] == "message.status" for b in bodies)
         assert all(b["data"]["id"] == sent.json()["id"] for b in bodies)
         assert all(b["data"]["to"] == "447700900123" for b in bodies)
+
+
+async def test_a_flood_of_an_answer_is_cut_to_its_excerpt(
+    running: RunningApp, receiver: Receiver
+) -> None:
+    receiver.answer_bytes = 64 * 1024 * 1024
+    subscription = await subscribe(running, receiver.url, "incoming")
+    await post_stored(running.client, "incoming", incoming("447700900123", "flood"))
+    path = f"/api/v1/subscriptions/{subscription['id']}/attempts"
+
+    async def attempt() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = (await running.client.get(path)).json()["items"]
+        return items
+
+    [listed] = await eventually(attempt, what="the attempt recorded")
+    assert listed["outcome"] == "delivered"
+    assert listed["response_excerpt"] == "x" * 500

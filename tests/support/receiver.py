@@ -29,6 +29,8 @@ class Receiver:
     # Status codes answered in turn; once used up, 200. `always` overrides both.
     script: list[int] = field(default_factory=list)
     always: int | None = None
+    # When set, each answer is this many bytes, sent in 64 KiB chunks.
+    answer_bytes: int = 0
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -44,7 +46,13 @@ class Receiver:
         self.arrived.set()
         status = self.always or (self.script.pop(0) if self.script else 200)
         await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": f"answered {status}".encode()})
+        if not self.answer_bytes:
+            await send({"type": "http.response.body", "body": f"answered {status}".encode()})
+            return
+        chunk = b"x" * 65536
+        for _ in range(self.answer_bytes // len(chunk)):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
 
     def ids(self) -> list[str]:
         return [request.headers["webhook-id"] for request in self.received]
