@@ -267,8 +267,21 @@ class Settings(BaseSettings):
     )
     help_keywords: str | None = Field(
         default=None,
-        description="Replies recorded as help requests (no reply is sent). Setting it replaces "
-        "the whole list.",
+        description="Replies recorded as help requests (answered only when `HELP_REPLY_TEXT` is "
+        "set). Setting it replaces the whole list.",
+    )
+    help_reply_text: str | None = Field(
+        default=None,
+        max_length=918,
+        description="When set, the text sent back to whoever texts a help keyword (see "
+        "[Replies](optouts.md#help-and-stop-replies)): name the program, how to get help and how "
+        "to opt out. Unset: no reply.",
+    )
+    stop_confirmation_text: str | None = Field(
+        default=None,
+        max_length=918,
+        description="When set, the one message sent to a number that has just opted out by SMS, "
+        "confirming it (see [Replies](optouts.md#help-and-stop-replies)). Unset: none.",
     )
     outbox_poll_interval_seconds: float = Field(
         default=5.0,
@@ -473,6 +486,42 @@ class Settings(BaseSettings):
         le=3600,
         description="How long a live-feed stream ticket can open a stream. A stream opened in "
         "time stays open; a browser that reconnects after that asks for a new ticket.",
+    )
+    subscription_allow_private: bool = Field(
+        default=False,
+        description="`true` lets subscriptions deliver to loopback, private and link-local "
+        "addresses (see [Subscriptions](subscriptions.md)); off, such URLs are refused, so a "
+        "subscriber cannot make the service call inside its own network.",
+    )
+    subscription_backoff_initial_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="First wait before sending again a delivery its subscriber did not take; it "
+        "doubles per attempt, with jitter.",
+    )
+    subscription_backoff_max_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest wait between attempts of a delivery."
+    )
+    subscription_retry_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="A delivery still not taken this long after it was queued fails, and its "
+        "subscription is disabled with the reason.",
+    )
+    subscription_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of each delivery to a subscriber."
+    )
+    subscription_poll_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often each process looks for deliveries to send (events stored by this "
+        "process wake it at once).",
+    )
+    subscription_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a process may hold deliveries it is sending; if it dies meanwhile, "
+        "another sends them after this time.",
     )
 
     @field_validator("log_level", mode="before")

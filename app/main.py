@@ -33,6 +33,7 @@ from app.registration import api as registration
 from app.runtime import open_runtime
 from app.sending import api as sending
 from app.stats import api as stats
+from app.subscriptions import api as subscriptions
 from app.ui.pages import UI_PATH, install_ui
 from app.webhooks import api as webhook_lists
 from app.webhooks import quarantine_api
@@ -50,6 +51,7 @@ API_ROUTERS = tuple(
         feed,
         stats,
         overview,
+        subscriptions,
     )
 )
 
@@ -125,7 +127,7 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
             expose_headers=["X-Request-ID", "Idempotent-Replayed", "Location"],
             max_age=600,

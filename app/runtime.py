@@ -8,7 +8,9 @@ webhook receiver); every command opens it through `app.cli.runtime.cli_runtime`,
 The ingest writer and its ordered after-store steps are built by `ingest_steps` alone, so a
 webhook stored live, replayed from the outage spool or re-parsed by `reprocess` goes through the
 same steps: the live feed's entry, the opt-out keywords (a STOP opts the number out and queues
-its push to Mobivate), delivery linking, and the opt-outs that linked receipts report.
+its push to Mobivate), the HELP and STOP replies when configured, delivery linking, the opt-outs
+that linked receipts report, and waking the subscriptions' worker (their deliveries are written
+with the feed's entries, by a trigger).
 
 Routes reach the parts through `app.api.deps.runtime_part`, by name and type.
 """
@@ -41,7 +43,11 @@ from app.optouts.outbox import OutboxWorker
 from app.optouts.sync import PeriodicOptoutSync
 from app.registration.registrar import start_registration
 from app.registration.silence_watch import SilenceWatch
+from app.sending.replies import AutoReplies
 from app.stats.rollup import RollupTask
+from app.subscriptions.ingest_step import WakeDeliveries
+from app.subscriptions.targets import delivery_http_client
+from app.subscriptions.worker import Schedule, SubscriptionWorker
 from app.webhooks.ingest import AfterStoreStep, IngestWriter
 from app.webhooks.outage import open_outage_spool
 from app.webhooks.quarantine import Quarantine
@@ -66,6 +72,8 @@ class Runtime:
     feed: FeedWatcher
     # Webhook requests the database will not store, shared by every process on the host.
     quarantine: Quarantine
+    # Sends the deliveries to subscribers; started only while serving.
+    subscriptions: SubscriptionWorker
     # Only while serving:
     webhooks: WebhookReceiver | None = None
     registration: Worker | None = None
@@ -141,7 +149,12 @@ def contacts_proxy(
 
 
 def ingest_steps(
-    settings: Settings, *, outbox: OutboxWorker, feed: FeedWatcher
+    settings: Settings,
+    *,
+    outbox: OutboxWorker,
+    feed: FeedWatcher,
+    subscriptions: SubscriptionWorker,
+    replies: AutoReplies,
 ) -> list[AfterStoreStep]:
     """What happens to every newly stored webhook event, in this order, in the transaction that
     stores it. The feed's step comes first: it takes the feed lock that every later writer of
@@ -149,13 +162,21 @@ def ingest_steps(
     return [
         FeedEntries(feed.wake),
         IncomingKeywords.from_settings(settings, outbox.wake),
+        replies,
         DeliveryLinking(),
         ReceiptOptouts(),
+        WakeDeliveries(subscriptions.wake),
     ]
 
 
 def ingest_writer(
-    settings: Settings, engine: AsyncEngine, *, outbox: OutboxWorker, feed: FeedWatcher
+    settings: Settings,
+    engine: AsyncEngine,
+    *,
+    outbox: OutboxWorker,
+    feed: FeedWatcher,
+    subscriptions: SubscriptionWorker,
+    replies: AutoReplies,
 ) -> IngestWriter:
     return IngestWriter(
         engine,
@@ -163,7 +184,9 @@ def ingest_writer(
         linger_seconds=settings.ingest_linger_ms / 1000,
         click_window_seconds=settings.click_dedupe_window_seconds,
         default_region=settings.default_region,
-        steps=ingest_steps(settings, outbox=outbox, feed=feed),
+        steps=ingest_steps(
+            settings, outbox=outbox, feed=feed, subscriptions=subscriptions, replies=replies
+        ),
     )
 
 
@@ -204,17 +227,39 @@ async def open_runtime(
             poll_seconds=settings.event_stream_poll_seconds,
             retention_hours=settings.event_feed_retention_hours,
         )
-        writer = ingest_writer(settings, engine, outbox=outbox, feed=feed)
+        subscriptions = subscription_worker(settings, engine, stack)
+        replies = AutoReplies(engine, settings, mobivate)
+        stack.push_async_callback(replies.stop)
+        writer = ingest_writer(
+            settings,
+            engine,
+            outbox=outbox,
+            feed=feed,
+            subscriptions=subscriptions,
+            replies=replies,
+        )
         quarantine = Quarantine(settings.spool_dir, max_body_bytes=settings.max_body_bytes)
+        parts = (
+            settings,
+            engine,
+            secret,
+            http,
+            mobivate,
+            writer,
+            outbox,
+            feed,
+            quarantine,
+            subscriptions,
+        )
         if not serving:
             await writer.start()
             stack.push_async_callback(writer.stop)
-            yield Runtime(
-                settings, engine, secret, http, mobivate, writer, outbox, feed, quarantine
-            )
+            yield Runtime(*parts)
             return
 
         await _start_background(stack, settings, engine, mobivate, outbox, feed)
+        await subscriptions.start()
+        stack.push_async_callback(subscriptions.stop)
         await writer.start()
         stack.push_async_callback(writer.stop)
         spool = await open_outage_spool(settings, engine, writer, quarantine)
@@ -236,20 +281,27 @@ async def open_runtime(
             silence = SilenceWatch.from_settings(settings, engine, once, secret)
             silence.start()
             stack.push_async_callback(silence.stop)
-        yield Runtime(
-            settings,
-            engine,
-            secret,
-            http,
-            mobivate,
-            writer,
-            outbox,
-            feed,
-            quarantine,
-            receiver,
-            registration,
-            silence,
-        )
+        yield Runtime(*parts, receiver, registration, silence)
+
+
+def subscription_worker(
+    settings: Settings, engine: AsyncEngine, stack: AsyncExitStack
+) -> SubscriptionWorker:
+    http = delivery_http_client(settings.subscription_timeout_seconds)
+    stack.push_async_callback(http.aclose)
+    schedule = Schedule(
+        backoff_initial=settings.subscription_backoff_initial_seconds,
+        backoff_max=settings.subscription_backoff_max_seconds,
+        retry_period=timedelta(hours=settings.subscription_retry_hours),
+    )
+    return SubscriptionWorker(
+        engine,
+        http,
+        schedule,
+        poll_interval=settings.subscription_poll_interval_seconds,
+        lease_seconds=settings.subscription_lease_seconds,
+        allow_private=settings.subscription_allow_private,
+    )
 
 
 async def _start_background(

@@ -104,3 +104,10 @@ def render() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+SUBSCRIPTION_DELIVERIES = Counter(
+    "subscription_delivery_attempts_total",
+    "Attempts to send an event to a subscriber, by outcome (delivered, retry, failed).",
+    ["outcome"],
+)

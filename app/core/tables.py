@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -447,6 +448,78 @@ Index(
 )
 
 
+class Subscription(Base):
+    """A system that wants events pushed to it (`app.subscriptions`)."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    # The event types, comma-separated with a comma at each end: ",receipt,message.status,".
+    event_types: Mapped[str] = mapped_column(String(200))
+    batch_id: Mapped[int | None] = mapped_column(BigInteger)
+    originator: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(100))
+    # After a rotation, deliveries are signed with both until previous_secret_until.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SubscriptionDelivery(Base):
+    """One event owed to one subscription, written by a trigger on `event_feed` in the
+    transaction that stores the event (migration 0013)."""
+
+    __tablename__ = "subscription_deliveries"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(BigInteger)
+    feed_id: Mapped[int] = mapped_column(BigInteger)
+    event_type: Mapped[str] = mapped_column(String(32))
+    # pending | delivered | failed
+    state: Mapped[str] = mapped_column(String(16))
+    # Every attempt ever made (a claim is matched on it); `tries` counts those since it was
+    # last queued (created or replayed), for the backoff and the retry period.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "feed_id"),
+        Index("ix_subscription_deliveries_due", "state", "next_attempt_at", "id"),
+        Index("ix_subscription_deliveries_subscription_created", "subscription_id", "created_at"),
+    )
+
+
+class SubscriptionAttempt(Base):
+    """One try at sending a delivery: what the receiver answered and how long it took."""
+
+    __tablename__ = "subscription_attempts"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(BigInteger)
+    delivery_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # delivered | retry | failed
+    outcome: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    response_excerpt: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_subscription_attempts_subscription_id", "subscription_id", "id"),)
+
+
 class StatsHour(Base):
     """What became of the messages created in one UTC hour, kept so that statistics need not
     read every message again; only hours with no pending change are used (see
@@ -526,3 +599,6 @@ STATS_HOURS = _table_of(StatsHour)
 STATS_DIRTY_HOURS = _table_of(StatsDirtyHour)
 NUMBER_LOOKUPS = _table_of(NumberLookup)
 LOOKUP_USAGE = _table_of(LookupUsage)
+SUBSCRIPTIONS = _table_of(Subscription)
+SUBSCRIPTION_DELIVERIES = _table_of(SubscriptionDelivery)
+SUBSCRIPTION_ATTEMPTS = _table_of(SubscriptionAttempt)

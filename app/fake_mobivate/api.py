@@ -84,7 +84,7 @@ class MobivateApi:
         campaign_id = optional_str(body, "campaignId")
         shorten_urls = optional_bool(body, "shortenUrls") or False
         check_schedule(optional_str(body, "scheduleDateTime"))
-        if recipient in self.fake.optouts:
+        if recipient in self.fake.optouts and optional_bool(body, "excludeOptouts") is not False:
             raise Rejection(*self.fake.optout_refusal)
         message_uuid = uuid.uuid4()
         message = FakeMessage(

@@ -40,6 +40,9 @@ class SingleMessage(_WireModel):
     shorten_urls: bool | None = None
     campaign_id: str | None = None
     schedule_date_time: AwareDatetime | None = None
+    # "skip opted-out recipients" in Mobivate's single-send table; sent only as false, for the
+    # one message an opted-out number may get (the confirmation of its opt-out).
+    exclude_optouts: bool | None = None
 
     @field_serializer("schedule_date_time")
     def _schedule(self, value: datetime | None) -> str | None:

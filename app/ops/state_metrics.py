@@ -1,6 +1,6 @@
 """Gauges read from the database at scrape time: webhook registrations, the opt-out outbox, the
-replies waiting in the opt-out review queue and the sent messages still waiting for a final
-receipt.
+replies waiting in the opt-out review queue, the sent messages still waiting for a final
+receipt and the deliveries owed to subscribers.
 
 That state lives in tables shared by every worker and replica, so it is read when `/metrics` is
 scraped rather than kept in process memory: any worker of any replica reports the same values.
@@ -26,6 +26,8 @@ from app.core.tables import (
     OptoutReview,
     OutboundMessage,
     OutboxMessage,
+    Subscription,
+    SubscriptionDelivery,
     WebhookRegistration,
 )
 
@@ -46,6 +48,14 @@ class StateSnapshot:
     unresolved: int
     reviews_pending: int
     taken_at: datetime
+    deliveries_pending: int = 0
+    deliveries_oldest_pending_at: datetime | None = None
+    subscriptions_disabled: int = 0
+
+    @property
+    def deliveries_oldest_pending_age(self) -> float:
+        oldest = self.deliveries_oldest_pending_at
+        return 0.0 if oldest is None else max(0.0, (self.taken_at - oldest).total_seconds())
 
     @property
     def outbox_oldest_pending_age(self) -> float:
@@ -89,7 +99,20 @@ async def take_snapshot(engine: AsyncEngine) -> StateSnapshot:
         reviews_pending = await conn.scalar(
             select(func.count()).select_from(OptoutReview).where(OptoutReview.state == "pending")
         )
+        delivery = SubscriptionDelivery
+        deliveries_pending = await conn.scalar(
+            select(func.count()).select_from(delivery).where(delivery.state == "pending")
+        )
+        deliveries_oldest = await conn.scalar(
+            select(func.min(delivery.created_at)).where(delivery.state == "pending")
+        )
+        disabled = await conn.scalar(
+            select(func.count()).select_from(Subscription).where(Subscription.enabled.is_(False))
+        )
     return StateSnapshot(
+        deliveries_pending=int(deliveries_pending or 0),
+        deliveries_oldest_pending_at=deliveries_oldest,
+        subscriptions_disabled=int(disabled or 0),
         registrations=registrations,
         outbox_pending=counts.get("pending", 0),
         outbox_failed=counts.get("failed", 0),
@@ -150,6 +173,21 @@ class _SnapshotCollector(Collector):
             "messages_in_flight",
             "Sent messages Mobivate took that have no final status yet (waiting for receipts)",
             value=snapshot.messages_in_flight,
+        )
+        yield GaugeMetricFamily(
+            "subscription_deliveries_pending",
+            "Events owed to subscribers and not yet taken (the backlog)",
+            value=snapshot.deliveries_pending,
+        )
+        yield GaugeMetricFamily(
+            "subscription_deliveries_oldest_pending_age_seconds",
+            "Age of the oldest event still owed to a subscriber (0 when none is)",
+            value=snapshot.deliveries_oldest_pending_age,
+        )
+        yield GaugeMetricFamily(
+            "subscriptions_disabled",
+            "Subscriptions disabled because their deliveries kept failing (or by hand)",
+            value=snapshot.subscriptions_disabled,
         )
         yield GaugeMetricFamily(
             "optouts_opted_out",

@@ -7,7 +7,10 @@ called. A person was opted out at that time when their newest opt-out or opt-in 
 orders them) is an opt-out. Mobivate dates replies to the second, so a reply dated in the second
 of the send may have come before or after it: such an event counts only if the service had
 recorded it before the send. People are compared by E.164, so every spelling of a number
-is one person. The expected answer is empty; `mobivate-hooks audit-optouts` exits 1 otherwise.
+is one person. The one message the promise allows after a STOP, the optional confirmation of that
+very opt-out (`app.sending.replies`), carries the reference `confirmation_reference(event id)` and
+is not counted against the opt-out it confirms; against any other it is. The expected answer is
+empty; `mobivate-hooks audit-optouts` exits 1 otherwise.
 """
 
 from collections.abc import Sequence
@@ -23,6 +26,11 @@ from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 NOT_SENT = ("refused", "submit_failed")
 # Numbers per `IN (...)`, below both backends' parameter limits.
 _CHUNK = 5000
+
+
+def confirmation_reference(optout_event_id: int) -> str:
+    """The reference of the message that confirms opt-out event `optout_event_id`."""
+    return f"stop-confirmation:{optout_event_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +90,7 @@ async def _in_chunk(
                 MESSAGES.c.batch_id,
                 MESSAGES.c.created_at,
                 MESSAGES.c.status,
+                MESSAGES.c.reference,
             ).where(
                 MESSAGES.c.msisdn.in_(numbers),
                 MESSAGES.c.created_at >= since,
@@ -112,12 +121,12 @@ async def _in_chunk(
     for changes in history.values():
         changes.sort(key=lambda change: (change.event_at, change.wins_a_tie, change.id))
     found = []
-    for message_id, msisdn, batch_id, sent_at, status in sends:
+    for message_id, msisdn, batch_id, sent_at, status, reference in sends:
         known = [change for change in history.get(msisdn, []) if change.known_at(sent_at)]
         if not known:
             continue
         last = known[-1]
-        if last.opted_out:
+        if last.opted_out and reference != confirmation_reference(last.id):
             found.append(
                 SendAfterOptout(
                     message_id,

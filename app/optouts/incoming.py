@@ -12,8 +12,9 @@ message, so a redelivered STOP never makes a second entry. The sender is resolve
   counted by the `optouts_unresolved` gauge; never dropped.
 The event time is the time Mobivate gives for the message, or the time it reached us when
 Mobivate gives none or one further ahead of that than EVENT_TIME_TOLERANCE_SECONDS (the history
-entry's reason says so). HELP is recorded only: no reply is sent. A reply the rules cannot call
-either way goes to the review queue (`app.optouts.review`) instead, in the same transaction.
+entry's reason says so). HELP is recorded here; the replies (HELP_REPLY_TEXT,
+STOP_CONFIRMATION_TEXT) are sent by `app.sending.replies`. A reply the rules cannot call either
+way goes to the review queue (`app.optouts.review`) instead, in the same transaction.
 """
 
 from collections.abc import Callable, Sequence

@@ -86,10 +86,16 @@ def prepare_single(request: SendMessageRequest, settings: Settings) -> PreparedS
 
 
 async def send_single(
-    engine: AsyncEngine, mobivate: MobivateClient, prepared: PreparedSingle, attempt: Attempt
+    engine: AsyncEngine,
+    mobivate: MobivateClient,
+    prepared: PreparedSingle,
+    attempt: Attempt,
+    *,
+    exempt_from_optout: bool = False,
 ) -> Reply:
+    """`exempt_from_optout` only for the confirmation of an opt-out (`app.sending.replies`)."""
     message = prepared.message
-    if await is_opted_out(engine, [message.msisdn]):
+    if not exempt_from_optout and await is_opted_out(engine, [message.msisdn]):
         async with engine.connect() as conn:
             reasons = await optout_reasons(conn, [message.msisdn])
         reason = reasons.get(message.msisdn, "opted out")
@@ -116,6 +122,7 @@ async def send_single(
         reference=row["reference"],
         shorten_urls=prepared.shorten_urls or None,
         schedule_date_time=prepared.schedule_at,
+        exclude_optouts=False if exempt_from_optout else None,
     )
     attempt.mobivate_called = True
     try:

@@ -64,6 +64,8 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "optout_keywords",
             "optin_keywords",
             "help_keywords",
+            "help_reply_text",
+            "stop_confirmation_text",
             "outbox_poll_interval_seconds",
             "outbox_backoff_initial_seconds",
             "outbox_backoff_max_seconds",
@@ -74,6 +76,19 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "mobivate_username",
             "mobivate_password",
             "mobivate_contacts_url",
+        ),
+    ),
+    (
+        "Subscriptions",
+        "[Subscriptions](subscriptions.md)",
+        (
+            "subscription_allow_private",
+            "subscription_backoff_initial_seconds",
+            "subscription_backoff_max_seconds",
+            "subscription_retry_hours",
+            "subscription_timeout_seconds",
+            "subscription_poll_interval_seconds",
+            "subscription_lease_seconds",
         ),
     ),
     (

@@ -1,7 +1,7 @@
 """Replies waiting for a person to decide whether they opt out: the review queue
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-02 12:00:00
 
 A reply that holds an opt-out keyword but is not confidently an opt-out ("stop the deals") is kept

@@ -91,7 +91,7 @@ async def test_concurrent_migrate_processes_migrate_once(empty_database: str) ->
 
 
 async def test_receipts_stored_before_get_their_hlr_columns(empty_database: str) -> None:
-    await asyncio.to_thread(migrate.upgrade, empty_database, "0014")
+    await asyncio.to_thread(migrate.upgrade, empty_database, "0012")
     receipts = sa.table(
         "receipts",
         sa.column("dedupe_key", sa.String()),

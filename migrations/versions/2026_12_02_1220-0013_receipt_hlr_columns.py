@@ -1,7 +1,7 @@
 """Receipts: what their `hlr` object says, in columns the receipts list filters on
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-02 12:00:00
 
 Receipts stored before keep their `hlr` object; the new columns are filled from it here.
@@ -14,8 +14,8 @@ from alembic import op
 
 from app.webhooks.rows import hlr_columns
 
-revision: str = "0015"
-down_revision: str | None = "0014"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
