@@ -4,6 +4,7 @@ destination, and the password, which travels in the query string, never shows an
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -77,11 +78,15 @@ async def test_a_stop_and_a_start_reach_the_contacts_proxy_as_documented(
         proxy_fake() as fake,
         start_app(proxy_settings(database_url), mobivate_transport=fake.transport()) as running,
     ):
-        await post_accepted(running.client, "incoming", incoming(NUMBER, "STOP", message_id="A1"))
+        # A second apart: a STOP and a START in one second leave the number opted out.
+        stop_at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=10)
+        stop = incoming(NUMBER, "STOP", message_id="A1", created=stop_at)
+        await post_accepted(running.client, "incoming", stop)
         await eventually(lambda: all_settled(engine), what="both pushes delivered")
         assert fake.contacts == {NUMBER: {"optouts:sms"}}
         assert NUMBER in fake.optouts
-        await post_accepted(running.client, "incoming", incoming(NUMBER, "START", message_id="A2"))
+        start = incoming(NUMBER, "START", message_id="A2", created=stop_at + timedelta(seconds=5))
+        await post_accepted(running.client, "incoming", start)
         await eventually(lambda: all_settled(engine), what="both opt-in pushes delivered")
     assert fake.contacts == {}
     assert [path for path, _ in contacts_calls(fake)] == [

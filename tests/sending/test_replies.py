@@ -71,7 +71,9 @@ async def test_a_new_opt_out_after_start_is_confirmed_again(harness: Harness) ->
     await post_accepted(
         harness.client, "incoming", incoming(NUMBER, "START", created=now - timedelta(seconds=10))
     )
-    await post_accepted(harness.client, "incoming", incoming(NUMBER, "STOP", created=now))
+    await post_accepted(
+        harness.client, "incoming", incoming(NUMBER, "STOP", created=now + timedelta(seconds=5))
+    )
     assert await texts_sent(harness, NUMBER, 2) == [CONFIRM, CONFIRM]
 
 

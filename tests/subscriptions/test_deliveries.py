@@ -87,7 +87,7 @@ async def test_only_the_event_types_and_originator_asked_for_arrive(
     bodies = sorted((r.json() for r in receiver.received), key=lambda body: body["type"])
     assert [body["type"] for body in bodies] == ["incoming", "optout.changed"]
     assert bodies[0]["data"]["body"] == "yo"
-    assert bodies[1]["data"]["msisdn"] == "447700900125"
+    assert bodies[1]["data"]["msisdn"] == "+447700900125"
     assert bodies[1]["data"]["change"]["action"] == "opt_out"
 
 
@@ -305,7 +305,7 @@ async def test_a_sent_message_announces_each_status_change(
         ]
         assert all(b["type"] == "message.status" for b in bodies)
         assert all(b["data"]["id"] == sent.json()["id"] for b in bodies)
-        assert all(b["data"]["to"] == "447700900123" for b in bodies)
+        assert all(b["data"]["to"] == "+447700900123" for b in bodies)
 
 
 async def test_a_flood_of_an_answer_is_cut_to_its_excerpt(
