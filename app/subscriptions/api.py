@@ -11,6 +11,7 @@ from app.api.deps import EngineDep, SettingsDep, requires
 from app.config import Scope, Settings
 from app.subscriptions import store
 from app.subscriptions.schemas import (
+    SUBSCRIPTION_EXAMPLE,
     AttemptPage,
     DeliveryPage,
     ReplayOut,
@@ -54,7 +55,12 @@ async def create_subscription(
     return SubscriptionCreated(**store.subscription_out(row).model_dump(), secret=secret)
 
 
-@router.get("/subscriptions", summary="Every subscription", openapi_extra=ADMIN)
+@router.get(
+    "/subscriptions",
+    summary="Every subscription",
+    openapi_extra=ADMIN,
+    responses={200: {"content": {"application/json": {"example": [SUBSCRIPTION_EXAMPLE]}}}},
+)
 async def list_subscriptions(engine: EngineDep) -> list[SubscriptionOut]:
     return [store.subscription_out(row) for row in await store.all_subscriptions(engine)]
 
@@ -92,7 +98,10 @@ async def delete_subscription(subscription_id: Id, engine: EngineDep) -> Respons
     summary="Rotate the signing secret",
     description="Deliveries are signed with the new secret and, for `overlap_hours`, with the "
     "old one too (two signatures in `webhook-signature`).",
-    openapi_extra=ADMIN,
+    openapi_extra={
+        **ADMIN,
+        "requestBody": {"content": {"application/json": {"example": {"overlap_hours": 24}}}},
+    },
 )
 async def rotate_secret(
     subscription_id: Id, engine: EngineDep, body: SecretRotation | None = None

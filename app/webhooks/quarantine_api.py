@@ -54,7 +54,7 @@ class QuarantineList(BaseModel):
     items: list[QuarantinedItem]
 
 
-class ReplayRequest(BaseModel):
+class QuarantineReplayRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"request_ids": [_ID]}]}
     )
@@ -101,7 +101,7 @@ async def list_quarantine(quarantine: QuarantineDep) -> QuarantineList:
     "Send `{}` for all.",
 )
 async def replay_quarantine(
-    quarantine: QuarantineDep, writer: WriterDep, body: ReplayRequest
+    quarantine: QuarantineDep, writer: WriterDep, body: QuarantineReplayRequest
 ) -> ReplayAnswer:
     try:
         results = await quarantine.replay(writer, body.request_ids)
