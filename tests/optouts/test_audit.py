@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.core.tables import OUTBOUND_MESSAGES
+from app.core.tables import OPTOUT_EVENTS, OUTBOUND_MESSAGES
+from app.optouts.audit import confirmation_reference
 from app.optouts.registry import OptoutChange, record_changes
 from tests.support.cli import run_command
 from tests.support.harness import Harness
@@ -18,13 +19,15 @@ PERSON = "+447700900123"
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-def message(msisdn: str, sent_at: datetime, submission: str = "submitted") -> dict[str, Any]:
+def message(
+    msisdn: str, sent_at: datetime, submission: str = "submitted", reference: str | None = None
+) -> dict[str, Any]:
     return {
         "msisdn": msisdn,
         "originator": "Shop",
         "body": "Offer",
         "route_id": "mglobal",
-        "reference": f"ref-{msisdn}-{sent_at.timestamp()}-{submission}",
+        "reference": reference or f"ref-{msisdn}-{sent_at.timestamp()}-{submission}",
         "encoding": "GSM-7",
         "parts": 1,
         "shorten_urls": False,
@@ -100,6 +103,37 @@ async def test_a_send_while_opted_out_is_listed_and_the_command_exits_1(
     assert code == 1
     code, out, _ = await run_command(database_url, "audit-optouts", "--since", "20m")
     assert (code, out.startswith("no message was sent to an opted-out person")) == (0, True)
+
+
+@pytest.mark.sends_after_optout
+async def test_a_stop_confirmation_is_exempt_from_the_opt_out_it_confirms_only(
+    harness: Harness, engine: AsyncEngine
+) -> None:
+    async with engine.begin() as conn:
+        await record_changes(
+            conn,
+            [
+                OptoutChange(PERSON, "opt_out", "incoming_sms", NOW - timedelta(hours=2)),
+                OptoutChange(PERSON, "opt_in", "incoming_sms", NOW - timedelta(hours=1)),
+                OptoutChange(PERSON, "opt_out", "incoming_sms", NOW - timedelta(minutes=30)),
+            ],
+        )
+        first, _, last = (
+            await conn.execute(
+                select(OPTOUT_EVENTS.c.id)
+                .where(OPTOUT_EVENTS.c.msisdn == PERSON)
+                .order_by(OPTOUT_EVENTS.c.event_at)
+            )
+        ).scalars()
+    confirming = confirmation_reference(last)
+    [misused] = await store(
+        engine,
+        # The confirmation of the first STOP, sent while the last one is in force: listed.
+        message(PERSON, NOW - timedelta(minutes=20), reference=confirmation_reference(first)),
+    )
+    await store(engine, message(PERSON, NOW - timedelta(minutes=29), reference=confirming))
+    answer = (await harness.client.get("/api/v1/compliance/sends-after-optout")).json()
+    assert [item["message_id"] for item in answer["items"]] == [misused]
 
 
 async def test_the_audit_is_empty_after_sends_the_service_made_and_refused(
