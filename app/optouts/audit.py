@@ -9,7 +9,9 @@ of the send may have come before or after it: such an event counts only if the s
 recorded it before the send. People are compared by E.164, so every spelling of a number
 is one person. The one message the promise allows after a STOP, the optional confirmation of that
 very opt-out (`app.sending.replies`), carries the reference `confirmation_reference(event id)` and
-is not counted against the opt-out it confirms; against any other it is. The expected answer is
+is not counted against the opt-out it confirms; against any other it is. Nor is a send counted
+against the opt-out Mobivate's refusal or receipt of that very send taught (`app.optouts.learned`):
+it is the send's outcome, not something known before it. The expected answer is
 empty; `mobivate-hooks audit-optouts` exits 1 otherwise.
 """
 
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.tables import OPTOUT_EVENTS as EVENTS
 from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
+from app.optouts.learned import learned_from
 
 NOT_SENT = ("refused", "submit_failed")
 # Numbers per `IN (...)`, below both backends' parameter limits.
@@ -53,6 +56,7 @@ class _Change:
     opted_out: bool
     source: str
     recorded_at: datetime
+    learned_from: int | None
 
     def known_at(self, sent_at: datetime) -> bool:
         """Whether this change came before a send at `sent_at` (see the module docstring)."""
@@ -109,20 +113,33 @@ async def _in_chunk(
             EVENTS.c.action,
             EVENTS.c.source,
             EVENTS.c.recorded_at,
+            EVENTS.c.dedupe_key,
         ).where(
             EVENTS.c.msisdn.in_({send.msisdn for send in sends}),
             EVENTS.c.action.in_(("opt_out", "opt_in")),
         )
     )
-    for msisdn, event_at, event_id, action, source, recorded_at in rows:
+    for msisdn, event_at, event_id, action, source, recorded_at, dedupe_key in rows:
         opted_out = action == "opt_out"
-        change = _Change(event_at, int(opted_out), event_id, opted_out, source, recorded_at)
+        change = _Change(
+            event_at,
+            int(opted_out),
+            event_id,
+            opted_out,
+            source,
+            recorded_at,
+            learned_from(dedupe_key) if source == "mobivate" else None,
+        )
         history.setdefault(msisdn, []).append(change)
     for changes in history.values():
         changes.sort(key=lambda change: (change.event_at, change.wins_a_tie, change.id))
     found = []
     for message_id, msisdn, batch_id, sent_at, status, reference in sends:
-        known = [change for change in history.get(msisdn, []) if change.known_at(sent_at)]
+        known = [
+            change
+            for change in history.get(msisdn, [])
+            if change.known_at(sent_at) and change.learned_from != message_id
+        ]
         if not known:
             continue
         last = known[-1]

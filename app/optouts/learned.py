@@ -25,6 +25,16 @@ from app.optouts.registry import OptoutChange, RecordResult, record_changes
 from app.webhooks.ingest import StoredEvent
 
 
+def learned_from(dedupe_key: str | None) -> int | None:
+    """The id of the message whose refusal or receipt taught an opt-out, from its dedupe key."""
+    if dedupe_key is None:
+        return None
+    head, _, tail = dedupe_key.rpartition(":")
+    if (head == "refusal" or head.endswith(":message")) and tail.isdigit():
+        return int(tail)
+    return None
+
+
 def refusal_change(
     msisdn: str, message_id: int, mobivate_message: str, at: datetime
 ) -> OptoutChange:
@@ -81,7 +91,7 @@ async def learn_from_receipts(
                     source="mobivate",
                     event_at=row.occurred_at,
                     reason=f"Mobivate reported {reported} for message {row.message_id}",
-                    dedupe_key=f"receipt:{row.id}",
+                    dedupe_key=f"receipt:{row.id}:message:{row.message_id}",
                 )
             )
     return await record_changes(conn, changes)

@@ -118,9 +118,6 @@ async def test_other_failures_in_receipts_teach_nothing(harness: Harness) -> Non
     assert (await harness.send(to=f"+{NUMBER}")).status_code == 201
 
 
-# The opt-out is learned from the receipt of the very send it follows, dated a moment before
-# that send's row was stored: the audit lists the send, as it lists any send a STOP predates.
-@pytest.mark.sends_after_optout
 async def test_a_blacklisted_receipt_that_arrives_before_the_send_is_recorded_is_learned(
     harness: Harness,
 ) -> None:
