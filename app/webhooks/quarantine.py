@@ -16,10 +16,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from app.core.metrics import SPOOL_QUARANTINED
-from app.mobivate.vocabulary import WebhookKind
 from app.webhooks import intake
 from app.webhooks.ingest import (
     IngestRefused,
@@ -28,6 +27,7 @@ from app.webhooks.ingest import (
     IngestWriter,
     RawWebhook,
 )
+from app.webhooks.spool import RAW_COLUMNS, raw_from_row, raw_row
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -44,7 +44,6 @@ CREATE TABLE IF NOT EXISTS quarantine (
     attempts INTEGER NOT NULL DEFAULT 1
 )
 """
-_COLUMNS = "request_id, kind, received_at, content_type, client_addr, body, body_size, truncated"
 
 ReplayOutcome = Literal["stored", "duplicate", "unparsed", "too_large", "still refused"]
 
@@ -96,18 +95,11 @@ class Quarantine:
         with self._db(create=True) as db:
             assert db is not None
             db.execute(
-                f"INSERT INTO quarantine ({_COLUMNS}, reason, quarantined_at) "  # noqa: S608
+                f"INSERT INTO quarantine ({RAW_COLUMNS}, reason, quarantined_at) "  # noqa: S608
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO UPDATE "
                 "SET reason = excluded.reason, attempts = attempts + 1",
                 (
-                    str(raw.id),
-                    raw.kind.value,
-                    raw.received_at.isoformat(),
-                    raw.content_type,
-                    raw.client_addr,
-                    raw.body,
-                    raw.body_size,
-                    int(raw.truncated),
+                    *raw_row(raw),
                     reason,
                     datetime.now(UTC).isoformat(),
                 ),
@@ -157,10 +149,10 @@ class Quarantine:
         with self._db(create=False) as db:
             if db is None:
                 return []
-            query = f"SELECT {_COLUMNS} FROM quarantine ORDER BY received_at"  # noqa: S608
+            query = f"SELECT {RAW_COLUMNS} FROM quarantine ORDER BY received_at"  # noqa: S608
             rows = db.execute(query).fetchall()
         wanted = None if request_ids is None else {str(i) for i in request_ids}
-        return [_raw(row) for row in rows if wanted is None or row[0] in wanted]
+        return [raw_from_row(row) for row in rows if wanted is None or row[0] in wanted]
 
     def _remove(self, request_id: uuid.UUID) -> None:
         with self._db(create=False) as db:
@@ -193,17 +185,3 @@ class Quarantine:
             results.append(ReplayResult(raw.id, outcome, detail))
         await self.publish()
         return results
-
-
-def _raw(row: tuple[Any, ...]) -> RawWebhook:
-    request_id, kind, received_at, content_type, client_addr, body, size, truncated = row
-    return RawWebhook(
-        kind=WebhookKind(kind),
-        received_at=datetime.fromisoformat(received_at),
-        body=bytes(body),
-        content_type=content_type,
-        client_addr=client_addr,
-        body_size=size,
-        truncated=bool(truncated),
-        id=uuid.UUID(request_id),
-    )

@@ -13,7 +13,7 @@ import fcntl
 import logging
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,9 +38,10 @@ CREATE TABLE IF NOT EXISTS spool (
     truncated INTEGER NOT NULL
 )
 """
-_COLUMNS = (
-    "seq, request_id, kind, received_at, content_type, client_addr, body, body_size, truncated"
-)
+# A kept request's columns, in the order of `raw_row` and `raw_from_row` (the quarantine keeps
+# the same ones).
+RAW_COLUMNS = "request_id, kind, received_at, content_type, client_addr, body, body_size, truncated"
+_COLUMNS = f"seq, {RAW_COLUMNS}"
 
 
 class SpoolFull(Exception):
@@ -53,7 +54,7 @@ class SpooledRequest:
     raw: RawWebhook
 
 
-def _row(raw: RawWebhook) -> tuple[Any, ...]:
+def raw_row(raw: RawWebhook) -> tuple[Any, ...]:
     return (
         str(raw.id),
         raw.kind.value,
@@ -66,9 +67,9 @@ def _row(raw: RawWebhook) -> tuple[Any, ...]:
     )
 
 
-def _entry(row: tuple[Any, ...]) -> SpooledRequest:
-    seq, request_id, kind, received_at, content_type, client_addr, body, size, truncated = row
-    raw = RawWebhook(
+def raw_from_row(row: Sequence[Any]) -> RawWebhook:
+    request_id, kind, received_at, content_type, client_addr, body, size, truncated = row
+    return RawWebhook(
         kind=WebhookKind(kind),
         received_at=datetime.fromisoformat(received_at),
         body=bytes(body),
@@ -78,7 +79,10 @@ def _entry(row: tuple[Any, ...]) -> SpooledRequest:
         truncated=bool(truncated),
         id=uuid.UUID(request_id),
     )
-    return SpooledRequest(seq, raw)
+
+
+def _entry(row: tuple[Any, ...]) -> SpooledRequest:
+    return SpooledRequest(row[0], raw_from_row(row[1:]))
 
 
 def lock_file(path: Path) -> IO[bytes] | None:
@@ -172,7 +176,7 @@ class SpoolFile:
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                await self._call(self._insert, [_row(raw) for raw, _ in batch])
+                await self._call(self._insert, [raw_row(raw) for raw, _ in batch])
             except Exception as exc:  # the disk failed: nothing in this batch is acknowledged
                 logger.error("could not write %d request(s) to the spool: %r", len(batch), exc)
                 self.bytes -= sum(len(raw.body) for raw, _ in batch)
