@@ -12,14 +12,16 @@ import httpx
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
+from starlette.types import ASGIApp
 
 from app import __version__
 from app.api.body_limit import BodyLimitMiddleware
-from app.api.client_address import ClientAddressMiddleware
+from app.api.client_address import ClientAddress, ClientAddressMiddleware
 from app.api.deps import API_PREFIX, ApiAuth, TokenOrTicketAuth
 from app.api.docs import AUTH
 from app.api.docs_pages import ASSETS_PATH, install_docs_pages
 from app.api.errors import install_error_handlers
+from app.api.hot_path import HotPath
 from app.api.middleware import RequestContextMiddleware, RootPathMiddleware
 from app.api.openapi import install_openapi
 from app.config import Settings, get_settings
@@ -87,6 +89,23 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
+class ServiceApp(FastAPI):
+    """FastAPI with the webhook hot path in front of its whole middleware stack."""
+
+    settings: Settings
+
+    def build_middleware_stack(self) -> ASGIApp:
+        settings = self.settings
+        return HotPath(
+            super().build_middleware_stack(),
+            endpoint=webhooks.endpoint,
+            template=webhooks.TEMPLATE,
+            client_address=ClientAddress(settings.forwarded_allow_ips),
+            root_path=settings.root_path,
+            access_log=settings.access_log,
+        )
+
+
 def create_app(
     settings: Settings | None = None, *, mobivate_transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
@@ -103,7 +122,7 @@ def create_app(
             # The server calls this when it starts shutting down (`app.cli.http_protocol`).
             yield {CLOSE_STREAMS: runtime.feed.close_streams}
 
-    app = FastAPI(
+    app = ServiceApp(
         title="mobivate-hooks",
         summary="Webhook receiver, opt-out registry and sender for Mobivate bulk SMS",
         version=__version__,
@@ -113,6 +132,7 @@ def create_app(
         redoc_url=None,
         generate_unique_id_function=operation_id,
     )
+    app.settings = settings
     for token in settings.api_token_list:
         register_secret(token)
     for secret_setting in (
@@ -145,7 +165,6 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics_api.router)
     app.include_router(api_router())
-    # First: every request tries the routes in order, and the webhooks are the hot path.
     app.router.routes[:0] = webhooks.routes
     install_error_handlers(app)
     install_openapi(app)

@@ -5,7 +5,12 @@ uvicorn's proxy-headers middleware believes any text a trusted proxy forwards; a
 an IP address (`evil\\nforged log line`, a different string on every request) would then name the
 client in logs and in the wrong-secret throttle. Such a value is ignored here: the request keeps
 the address of the peer that sent it, so a local client cannot dodge the throttle or write text
-into the logs by inventing addresses."""
+into the logs by inventing addresses.
+
+The rule is one synchronous function (`ClientAddress.apply`) so that the webhook hot path, served
+ahead of the middleware stack, applies exactly what the middleware applies. Which peers are
+trusted is uvicorn's rule (its `_TrustedHosts`, reached through its middleware), remembered per
+peer address: parsing an address on every request costs more than the rest of this."""
 
 import ipaddress
 from typing import Any
@@ -13,7 +18,9 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-_PEER = "mobivate_hooks.peer"
+_SCHEMES = frozenset({"http", "https", "ws", "wss"})
+# Peers whose trust is remembered; past this many the memory starts again.
+_REMEMBERED_PEERS = 1024
 
 
 def is_ip_address(value: str) -> bool:
@@ -24,22 +31,51 @@ def is_ip_address(value: str) -> bool:
     return True
 
 
+class ClientAddress:
+    def __init__(self, trusted_hosts: str) -> None:
+        # uvicorn types its middleware with its own ASGI types, Starlette with plain mappings.
+        proxy: Any = ProxyHeadersMiddleware
+        self._trusted: Any = proxy(None, trusted_hosts=trusted_hosts).trusted_hosts
+        self._peers: dict[str | None, bool] = {}
+
+    def _is_trusted(self, host: str | None) -> bool:
+        trusted = self._peers.get(host)
+        if trusted is None:
+            if len(self._peers) >= _REMEMBERED_PEERS:
+                self._peers.clear()
+            trusted = self._peers[host] = host in self._trusted
+        return trusted
+
+    def apply(self, scope: Scope) -> None:
+        """Sets `scope["client"]` (and `scope["scheme"]`) from a trusted proxy's headers."""
+        peer = scope.get("client")
+        if not self._is_trusted(peer[0] if peer else None):
+            return
+        proto: bytes | None = None
+        forwarded_for: list[bytes] = []
+        for name, value in scope["headers"]:
+            if name == b"x-forwarded-proto":
+                proto = value
+            elif name == b"x-forwarded-for":
+                forwarded_for.append(value)
+        if proto is not None:
+            scheme = proto.decode("latin-1").strip()
+            if scheme in _SCHEMES:
+                is_websocket = scope["type"] == "websocket"
+                scope["scheme"] = scheme.replace("http", "ws") if is_websocket else scheme
+        if forwarded_for:
+            text = b", ".join(forwarded_for).decode("latin-1")
+            host, port = self._trusted.get_trusted_client_address(text)
+            if host and is_ip_address(host):
+                scope["client"] = (host, port)
+
+
 class ClientAddressMiddleware:
     def __init__(self, app: ASGIApp, *, trusted_hosts: str) -> None:
         self.app = app
-        # uvicorn types its middleware with its own ASGI types, Starlette with plain mappings.
-        proxy: Any = ProxyHeadersMiddleware
-        self._proxy: Any = proxy(self._checked, trusted_hosts=trusted_hosts)
+        self.client_address = ClientAddress(trusted_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        scope[_PEER] = scope.get("client")
-        await self._proxy(scope, receive, send)
-
-    async def _checked(self, scope: Scope, receive: Receive, send: Send) -> None:
-        client = scope.get("client")
-        if client is not None and not is_ip_address(str(client[0])):
-            scope["client"] = scope[_PEER]
+        if scope["type"] in ("http", "websocket"):
+            self.client_address.apply(scope)
         await self.app(scope, receive, send)

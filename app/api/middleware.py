@@ -1,12 +1,14 @@
 """Request context: a request id on every log line and response, one access-log line and the
-HTTP metrics per request. Pure ASGI (no per-request task or body buffering) because it wraps the
-webhook hot path too."""
+HTTP metrics per request. Pure ASGI (no per-request task or body buffering). The webhook hot path,
+served ahead of this stack (`app.api.hot_path`), applies the same pieces: `request_id_of`,
+`RouteMetrics` and `log_access`."""
 
 import logging
 import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,11 +20,52 @@ access_logger = logging.getLogger("app.access")
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def _incoming_request_id(scope: Scope) -> str | None:
+def request_id_of(scope: Scope) -> str:
+    """The caller's X-Request-ID when it is a safe one, else a new random id."""
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            return value.decode() if _VALID_REQUEST_ID.match(value) else None
-    return None
+            if _VALID_REQUEST_ID.match(value):
+                return str(value.decode())
+            break
+    return uuid.uuid4().hex
+
+
+class RouteMetrics:
+    """The HTTP metrics of one route template and method, their children bound once (a
+    `.labels(...)` lookup takes a lock and builds a key on every call)."""
+
+    def __init__(self, template: str, method: str) -> None:
+        self.template = template
+        self.method = method
+        self._latency = HTTP_LATENCY.labels(template, method)
+        self._requests: dict[int, Any] = {}
+
+    def observe(self, status: int, seconds: float) -> None:
+        requests = self._requests.get(status)
+        if requests is None:
+            requests = self._requests[status] = HTTP_REQUESTS.labels(
+                self.template, self.method, str(status)
+            )
+        requests.inc()
+        self._latency.observe(seconds)
+
+
+def log_access(method: str, template: str, status: int, seconds: float) -> None:
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    access_logger.info(
+        "%s %s %d %.1fms",
+        method,
+        template,
+        status,
+        seconds * 1000,
+        extra={
+            "method": method,
+            "route": template,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+        },
+    )
 
 
 class RequestContextMiddleware:
@@ -63,7 +106,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = request_id_of(scope)
         # Before routing, which moves a mount's prefix into root_path.
         path = scope["path"][len(scope.get("root_path", "")) :]
         header = (b"x-request-id", request_id.encode())
@@ -87,19 +130,7 @@ class RequestContextMiddleware:
             HTTP_REQUESTS.labels(template, method, str(status)).inc()
             HTTP_LATENCY.labels(template, method).observe(elapsed)
             if self.access_log:
-                access_logger.info(
-                    "%s %s %d %.1fms",
-                    method,
-                    template,
-                    status,
-                    elapsed * 1000,
-                    extra={
-                        "method": method,
-                        "route": template,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 3),
-                    },
-                )
+                log_access(method, template, status, elapsed)
             request_id_var.reset(token)
 
 
@@ -113,7 +144,12 @@ class RootPathMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and self.root_path:
-            scope["root_path"] = self.root_path
-            if not scope["path"].startswith(self.root_path + "/"):
-                scope["path"] = self.root_path + scope["path"]
+            apply_root_path(scope, self.root_path)
         await self.app(scope, receive, send)
+
+
+def apply_root_path(scope: Scope, root_path: str) -> None:
+    """`root_path` without its trailing slash: the request's path gains it unless it has it."""
+    scope["root_path"] = root_path
+    if not scope["path"].startswith(root_path + "/"):
+        scope["path"] = root_path + scope["path"]

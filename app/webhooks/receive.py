@@ -249,4 +249,8 @@ async def _quarantine(spool: OutageSpool, raw: RawWebhook, reason: str) -> Respo
     return _error(422, reason)
 
 
-routes = [Route("/webhooks/{secret}/{kind}", WebhookEndpoint(), methods=["POST"])]
+TEMPLATE = "/webhooks/{secret}/{kind}"
+endpoint = WebhookEndpoint()
+# The app serves `POST` ahead of its middleware stack (`app.api.hot_path`); the route stays for the
+# OpenAPI description and for other methods' 405.
+routes = [Route(TEMPLATE, endpoint, methods=["POST"])]
