@@ -4,9 +4,9 @@ served ahead of this stack (`app.api.hot_path`), applies the same pieces: `reque
 `RouteMetrics` and `log_access`."""
 
 import logging
+import random
 import re
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,13 +21,15 @@ _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def request_id_of(scope: Scope) -> str:
-    """The caller's X-Request-ID when it is a safe one, else a new random id."""
+    """The caller's X-Request-ID when it is a safe one, else a new random id: 32 hex digits
+    from `random` (reseeded in a forked child), as unique as a UUID's and a tenth of the cost
+    of `uuid4`, which reads the system's random source on every call."""
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             if _VALID_REQUEST_ID.match(value):
                 return str(value.decode())
             break
-    return uuid.uuid4().hex
+    return f"{random.getrandbits(128):032x}"
 
 
 class RouteMetrics:

@@ -11,6 +11,7 @@ import logging
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from starlette.requests import ClientDisconnect
@@ -58,11 +59,12 @@ class Response:
     ) -> None:
         self.status_code = status_code
         self.body = body
-        self.headers = [
+        # A tuple: the common answers are made once and shared by every request.
+        self.headers = (
             (b"content-length", str(len(body)).encode()),
             (b"content-type", b"application/json"),
             *(headers or ()),
-        ]
+        )
 
     async def __call__(self, send: Send) -> None:
         await send(
@@ -71,8 +73,25 @@ class Response:
         await send({"type": "http.response.body", "body": self.body})
 
 
+# The answers to nearly every request, made once.
+_ANSWERED_STORED = Response(200, _STORED)
+_ANSWERED_DUPLICATE = Response(200, _DUPLICATE)
+_ANSWERED_SPOOLED = Response(200, _SPOOLED)
+
+
 def _json(status_code: int, content: bytes) -> Response:
     return Response(status_code, content)
+
+
+def _counted(kind: str, outcome: str) -> None:
+    """One more webhook request of `kind` with `outcome` (the metric's children kept)."""
+    counter = _EVENT_COUNTERS.get((kind, outcome))
+    if counter is None:
+        counter = _EVENT_COUNTERS[kind, outcome] = WEBHOOK_EVENTS.labels(kind, outcome)
+    counter.inc()
+
+
+_EVENT_COUNTERS: dict[tuple[str, str], Any] = {}
 
 
 def _error(status_code: int, detail: str) -> Response:
@@ -82,15 +101,19 @@ def _error(status_code: int, detail: str) -> Response:
 def _throttled(retry_after: int, kind: WebhookKind | None) -> Response:
     """Too many wrong secrets from one address: refused without a log line each (metrics count
     them), so guessing can neither go fast nor flood the logs."""
-    WEBHOOK_EVENTS.labels(kind.value if kind else "unknown", "throttled").inc()
+    _counted(kind.value if kind else "unknown", "throttled")
     return Response(429, _THROTTLED, [(b"retry-after", str(retry_after).encode())])
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _length_and_type(scope: Scope) -> tuple[str | None, str | None]:
+    """The request's Content-Length and Content-Type, in one pass over its headers."""
+    length = content_type = None
     for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
+        if key == b"content-length":
+            length = value.decode("latin-1")
+        elif key == b"content-type":
+            content_type = value.decode("latin-1")
+    return length, content_type
 
 
 async def _read_limited(
@@ -152,16 +175,16 @@ class WebhookReceiver:
                 client,
                 self.refused,
             )
-            WEBHOOK_EVENTS.labels(kind.value if kind else "unknown", "rejected").inc()
+            _counted(kind.value if kind else "unknown", "rejected")
             return _json(404, _NOT_FOUND)
 
-        declared = _header(scope, b"content-length")
+        declared, content_type = _length_and_type(scope)
         body, size, truncated = await _read_limited(receive, declared, self.max_body_bytes)
         raw = RawWebhook(
             kind=kind,
             received_at=datetime.now(UTC),
             body=body,
-            content_type=_header(scope, b"content-type"),
+            content_type=content_type,
             client_addr=peer[0] if peer else None,
             body_size=size,
             truncated=truncated,
@@ -172,7 +195,7 @@ class WebhookReceiver:
         try:
             result = await intake.store(self.writer, raw, examined)
         except IngestRefused as exc:
-            WEBHOOK_EVENTS.labels(kind.value, "unparsed").inc()
+            _counted(kind.value, "unparsed")
             return _error(422, exc.message)
         except IngestUnavailable:
             return await _keep_for_later(self.spool, raw, examined)
@@ -180,13 +203,13 @@ class WebhookReceiver:
             return await _quarantine(self.spool, raw, exc.message)
 
         if examined.events is None:
-            WEBHOOK_EVENTS.labels(kind.value, examined.outcome).inc()
+            _counted(kind.value, examined.outcome)
             return _error(examined.status_code, examined.error or "")
-        WEBHOOK_EVENTS.labels(kind.value, result.outcome).inc()
+        _counted(kind.value, result.outcome)
         if examined.rejected:
             WEBHOOK_ITEMS_REJECTED.labels(kind.value).inc(len(examined.rejected))
         if len(examined.events) == 1 and not examined.rejected:
-            return _json(200, _STORED if result.outcome == "stored" else _DUPLICATE)
+            return _ANSWERED_STORED if result.outcome == "stored" else _ANSWERED_DUPLICATE
         answer: dict[str, object] = {
             "status": result.outcome,
             "stored": result.stored,
@@ -226,15 +249,15 @@ async def _keep_for_later(spool: OutageSpool, raw: RawWebhook, examined: Intake)
     try:
         await spool.keep(raw)
     except (SpoolFull, OSError, sqlite3.Error) as exc:
-        WEBHOOK_EVENTS.labels(raw.kind.value, "unavailable").inc()
+        _counted(raw.kind.value, "unavailable")
         logger.error("webhook request not kept: database unavailable and %s", exc)
         return _json(503, _UNAVAILABLE)
-    WEBHOOK_EVENTS.labels(raw.kind.value, "spooled").inc()
+    _counted(raw.kind.value, "spooled")
     if examined.events is None:
         return _error(examined.status_code, examined.error or "")
     if examined.rejected:
         return _json(200, orjson.dumps({"status": "spooled"} | _rejected_answer(examined.rejected)))
-    return _json(200, _SPOOLED)
+    return _ANSWERED_SPOOLED
 
 
 async def _quarantine(spool: OutageSpool, raw: RawWebhook, reason: str) -> Response:
@@ -242,10 +265,10 @@ async def _quarantine(spool: OutageSpool, raw: RawWebhook, reason: str) -> Respo
     try:
         await spool.quarantine.add(raw, reason)
     except (OSError, sqlite3.Error) as exc:
-        WEBHOOK_EVENTS.labels(raw.kind.value, "unavailable").inc()
+        _counted(raw.kind.value, "unavailable")
         logger.error("webhook request not kept: refused by the database and %s", exc)
         return _json(503, _UNAVAILABLE)
-    WEBHOOK_EVENTS.labels(raw.kind.value, "quarantined").inc()
+    _counted(raw.kind.value, "quarantined")
     return _error(422, reason)
 
 
