@@ -5,7 +5,7 @@ runtime, opened by the lifespan (`app.runtime.open_runtime`) and kept as `app.st
 """
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -25,6 +25,7 @@ from app.api.hot_path import HotPath
 from app.api.middleware import RequestContextMiddleware, RootPathMiddleware
 from app.api.openapi import install_openapi
 from app.config import Settings, get_settings
+from app.core.cpu_parts import cpu_accounting
 from app.core.logs import register_secret
 from app.feed import api as feed
 from app.feed.watch import CLOSE_STREAMS
@@ -115,9 +116,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with open_runtime(
-            settings, serving=True, mobivate_transport=mobivate_transport
-        ) as runtime:
+        async with AsyncExitStack() as stack:
+            if settings.cpu_accounting:  # first, so the runtime's tasks are counted too
+                await stack.enter_async_context(cpu_accounting())
+            runtime = await stack.enter_async_context(
+                open_runtime(settings, serving=True, mobivate_transport=mobivate_transport)
+            )
             app.state.runtime = runtime
             # The server calls this when it starts shutting down (`app.cli.http_protocol`).
             yield {CLOSE_STREAMS: runtime.feed.close_streams}

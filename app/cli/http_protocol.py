@@ -23,9 +23,10 @@ import time
 from functools import cache
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from app.config import get_settings
+from app.core.cpu_parts import PARTS, timed_http, timed_send
 from app.feed.watch import CLOSE_STREAMS
 
 _TIMED_OUT_BODY = b'{"detail":"the request did not arrive in time (REQUEST_READ_TIMEOUT_SECONDS)"}'
@@ -41,7 +42,23 @@ def _limits() -> tuple[float, int]:
     return settings.request_read_timeout_seconds, settings.max_connections
 
 
-class GuardedHttpProtocol(HttpToolsProtocol):
+class TimedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, its work counted as `http` under CPU_ACCOUNTING
+    (`app.core.cpu_parts`). The webhook benchmark's reference runs with it too."""
+
+    def data_received(self, data: bytes) -> None:
+        if PARTS.enabled:
+            timed_http(super().data_received, data)
+        else:
+            super().data_received(data)
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        if PARTS.enabled:
+            cycle.send = timed_send(cycle.send)  # type: ignore[method-assign,assignment]
+        super()._start_asgi_task(cycle, app)
+
+
+class GuardedHttpProtocol(TimedHttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._read_timeout, self._max_connections = _limits()

@@ -106,6 +106,13 @@ def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
+CPU_PARTS = Counter(
+    "process_cpu_part_seconds",
+    "CPU seconds of the serving processes by part (http: uvicorn's protocol and writing answers; "
+    "app: the application's tasks), counted only with CPU_ACCOUNTING",
+    ["part"],
+)
+
 SUBSCRIPTION_DELIVERIES = Counter(
     "subscription_delivery_attempts_total",
     "Attempts to send an event to a subscriber, by outcome (delivered, retry, failed).",

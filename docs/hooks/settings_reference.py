@@ -141,6 +141,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "log_format",
             "access_log",
             "metrics_token",
+            "cpu_accounting",
         ),
     ),
 )
