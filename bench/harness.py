@@ -220,6 +220,35 @@ def backend_pids(database: str) -> list[int]:
     return asyncio.run(run())
 
 
+CPU_PARTS_METRIC = "process_cpu_part_seconds_total"
+# The servers add their CPU accounting to their metrics once a second (app.core.cpu_parts).
+CPU_PARTS_SETTLE = 1.3
+
+
+def cpu_parts(server: "Server") -> dict[str, float]:
+    """The server's CPU seconds by part (`http`, `app`) from its /metrics, all workers together;
+    empty when it does not count them (CPU_ACCOUNTING off)."""
+    try:
+        with urllib.request.urlopen(server.url + "/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return {}
+    parts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(CPU_PARTS_METRIC + "{"):
+            part = line.split('part="', 1)[1].split('"', 1)[0]
+            parts[part] = parts.get(part, 0.0) + float(line.rsplit(" ", 1)[1])
+    return parts
+
+
+def maps_library(pid: int, name: str) -> bool:
+    """Whether the process has a shared library whose path contains `name` loaded."""
+    try:
+        return name in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
 @dataclass
 class CpuSnapshot:
     machine_busy: float
@@ -243,7 +272,8 @@ class LoadResult:
     histogram: dict[int, float] = field(default_factory=dict)  # latency µs -> requests
     window: float = 0.0
     wrk_cpu: float = 0.0  # CPU seconds, all cores together
-    server_cpu: float = 0.0
+    server_cpu: float = 0.0  # every process of the server, all cores together
+    server_parts: dict[str, float] = field(default_factory=dict)  # of server_cpu: http, app
     database_cpu: float = 0.0  # PostgreSQL backends serving the benchmark database
     machine_cpu: float = 0.0  # share of the whole machine that was busy
     elapsed_cpu: float = 0.0  # wall seconds x cores
@@ -280,11 +310,18 @@ class LoadResult:
 
 
 def split_connections(connections: int, mix: Mapping[str, float]) -> dict[str, int]:
-    """Connections per kind in proportion to the mix (largest remainder, at least one each)."""
-    total = sum(mix.values())
-    exact = {kind: connections * share / total for kind, share in mix.items()}
-    split = {kind: max(1, int(value)) for kind, value in exact.items()}
-    for kind in sorted(exact, key=lambda k: exact[k] - int(exact[k]), reverse=True):
+    """Connections per kind adding up to `connections`, in proportion to the mix (largest
+    remainder), at least one per kind while there are enough; with fewer connections than
+    kinds, the largest shares get one each (1 connection: receipts only)."""
+    ranked = sorted((kind for kind in mix if mix[kind] > 0), key=lambda k: -mix[k])
+    kinds = ranked[:connections]
+    total = sum(mix[kind] for kind in kinds)
+    exact = {kind: connections * mix[kind] / total for kind in kinds}
+    split = {kind: max(1, int(exact[kind])) for kind in kinds}
+    while sum(split.values()) > connections:
+        kind = max((k for k in kinds if split[k] > 1), key=lambda k: split[k] - exact[k])
+        split[kind] -= 1
+    for kind in sorted(kinds, key=lambda k: exact[k] - split[k], reverse=True):
         if sum(split.values()) >= connections:
             break
         split[kind] += 1
@@ -307,6 +344,7 @@ def run_load(
     duration = max(1, round(seconds + tail))
     result = LoadResult()
     processes: dict[str, subprocess.Popen[str]] = {}
+    parts_before = cpu_parts(server)
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     before = CpuSnapshot.take(server, database)
     for kind, connections in split.items():
@@ -337,6 +375,12 @@ def run_load(
     after = CpuSnapshot.take(server, database)
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     result.server_cpu = after.app - before.app
+    if parts_before:
+        time.sleep(CPU_PARTS_SETTLE)
+        parts_after = cpu_parts(server)
+        result.server_parts = {
+            part: parts_after.get(part, 0.0) - seconds for part, seconds in parts_before.items()
+        }
     result.database_cpu = sum(t - before.database.get(p, 0.0) for p, t in after.database.items())
     result.elapsed_cpu = after.machine_total - before.machine_total
     result.wrk_cpu = (after_children.ru_utime - before_children.ru_utime) + (
