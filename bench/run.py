@@ -232,14 +232,10 @@ def server_stack(apps: list[App]) -> str:
     for app in apps:
         pids = app.server.worker_pids()
         loaded = [
-            name
+            f"{name} in {sum(maps_library(pid, library) for pid in pids)}"
             for name, library in (("uvloop", "uvloop/loop."), ("httptools", "httptools/parser"))
-            if pids and all(maps_library(pid, library) for pid in pids)
         ]
-        lines.append(
-            f"  {app.name}: {' and '.join(loaded) or 'neither uvloop nor httptools'} "
-            f"loaded in each of its {len(pids)} workers"
-        )
+        lines.append(f"  {app.name}: {', '.join(loaded)} of its {len(pids)} child processes")
     return "\n".join(lines)
 
 
