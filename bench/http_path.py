@@ -24,7 +24,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -50,7 +50,7 @@ BODY = (
     b'4671D691C328","clientReference":null,"created":"2023-07-28T03:23:22.000+00:00","status":'
     b'"ACCEPTED","statusCode":2,"parts":1,"hlr":null}'
 )
-ASGI = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+ASGI = Callable[[dict[str, Any], Any, Any], Coroutine[Any, Any, None]]
 
 
 class AnsweringWriter:
@@ -87,10 +87,10 @@ async def receive() -> dict[str, Any]:
     return {"type": "http.request", "body": BODY, "more_body": False}
 
 
-def sender() -> tuple[Callable[[dict[str, Any]], Awaitable[None]], list[int]]:
+def sender() -> tuple[Callable[[Any], Awaitable[None]], list[int]]:
     statuses: list[int] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Any) -> None:
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
 
@@ -121,7 +121,7 @@ async def in_accounting(app: ASGI, path: str, requests: int) -> float:
 async def main(requests: int, rounds: int) -> None:
     database = Path(tempfile.mkdtemp()) / "unused.db"
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=f"sqlite+aiosqlite:///{database}",
         webhook_secret=SECRET,
         log_level="WARNING",
