@@ -9,7 +9,10 @@ under the route template (never the raw path, which carries the secret), and a `
 request id for a fault of ours. CORS and the REST API's body limit are not applied: Mobivate posts
 server to server, and webhooks keep their own limit (MAX_BODY_BYTES).
 
-What the stack costs a webhook is measured by `bench/run.py` (docs/pages/benchmarks.md).
+Measured by `bench/http_path.py` (CPU per webhook in the app, without server and database,
+median of 7 rounds on a loaded 2-core machine): 113 µs served here, 147 µs through the stack
+(FastAPI's error and exit-stack middleware, the route list, the request-context, client-address
+and body-limit middleware, each a coroutine of its own); the reference FastAPI endpoint 212 µs.
 """
 
 import logging
