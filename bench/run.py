@@ -103,7 +103,7 @@ def parse_args() -> argparse.Namespace:
         "--cpu-split",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="count CPU by part in the servers (CPU_ACCOUNTING; about 5 µs per request)",
+        help="count CPU by part in the servers (CPU_ACCOUNTING; about 1 µs per task step)",
     )
     parser.add_argument(
         "--baseline",
