@@ -11,14 +11,19 @@ depends only on which tables take part, never on the number of rows: each varian
 once and prepared once per connection. Foreign keys from events to their request are checked at
 the end of the statement, when both are in place.
 
-With asyncpg the statement goes straight to the driver connection, inside the transaction
-SQLAlchemy opened: SQLAlchemy's execution and result layers cost more CPU than the statement
-itself (measured ~0.4 ms per batch). Driver errors are raised as the SQLAlchemy errors the
-writer handles (DataError, IntegrityError, DBAPIError). Other drivers (psycopg) go through
-SQLAlchemy.
+With asyncpg the statement goes straight to the driver connection: SQLAlchemy's execution and
+result layers cost more CPU than the statement itself (measured ~0.4 ms per batch). So the
+transaction is the driver's too (`transaction`): SQLAlchemy's asyncpg adapter sends its BEGIN
+only before the first statement that goes through SQLAlchemy, which would leave a statement sent
+straight to the driver outside the transaction, committed on its own. The writer's connection is
+set to autocommit for SQLAlchemy (`prepared`), so SQLAlchemy sends no BEGIN or COMMIT at all and
+the after-store steps' statements run inside the driver's transaction. Driver errors are raised
+as the SQLAlchemy errors the writer handles (DataError, IntegrityError, DBAPIError). Other
+drivers (psycopg) go through SQLAlchemy and its transaction.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +53,48 @@ class _Statement:
 
 
 _STATEMENTS: dict[_Shape, _Statement] = {}
+
+
+async def _driver(conn: AsyncConnection) -> object:
+    return (await conn.get_raw_connection()).driver_connection
+
+
+async def prepared(conn: AsyncConnection) -> AsyncConnection:
+    """A fresh connection made ready for `transaction`: with asyncpg, autocommit for SQLAlchemy
+    (the pool restores the isolation level when the connection goes back)."""
+    if isinstance(await _driver(conn), AsyncpgConnection):
+        return await conn.execution_options(isolation_level="AUTOCOMMIT")
+    return conn
+
+
+async def fetch_in_transaction(conn: AsyncConnection, sql: str, *args: Any) -> list[Any] | None:
+    """Run `sql` ($n placeholders) straight on the asyncpg connection of a `transaction` block:
+    its rows as tuples, or None when the driver is another (the caller goes through SQLAlchemy).
+    Only for statements inside `transaction`: elsewhere SQLAlchemy may not have begun yet."""
+    driver = await _driver(conn)
+    if not isinstance(driver, AsyncpgConnection):
+        return None
+    try:
+        records = await driver.fetch(sql, *args)
+    except (PostgresError, AsyncpgDataError) as exc:
+        raise _translated(sql, exc) from exc
+    return [tuple(record) for record in records]
+
+
+@asynccontextmanager
+async def transaction(conn: AsyncConnection) -> AsyncIterator[None]:
+    """One transaction holding every statement of the block, sent straight to the driver or
+    through SQLAlchemy. With asyncpg, `conn` must come from `prepared`."""
+    driver = await _driver(conn)
+    if not isinstance(driver, AsyncpgConnection):
+        async with conn.begin():
+            yield
+        return
+    try:
+        async with driver.transaction(), conn.begin():
+            yield
+    except (PostgresError, AsyncpgDataError) as exc:
+        raise _translated("the ingest transaction", exc) from exc
 
 
 async def insert_batch(
@@ -82,7 +129,7 @@ async def insert_batch(
 
 
 async def _execute(conn: AsyncConnection, statement: _Statement, values: Row) -> list[Any]:
-    driver = (await conn.get_raw_connection()).driver_connection
+    driver = await _driver(conn)
     if not isinstance(driver, AsyncpgConnection):
         return list((await conn.execute(statement.clause, values)).all())
     try:
