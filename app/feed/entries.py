@@ -10,9 +10,9 @@ wakes the readers of every replica.
 
 On PostgreSQL a writer takes the advisory lock FEED_LOCK in shared mode before it takes feed ids
 and holds it until it commits; `app.feed.watch` takes it exclusively to know that no
-feed id below the greatest visible one can still commit. The ingest step takes the lock and
-inserts its entries in one statement (values as one array per column), sent straight to the
-driver inside the ingest transaction: one round trip, and none of SQLAlchemy's per-row work.
+feed id below the greatest visible one can still commit. The ingest step's entries (and that
+lock) are part of the ingest writer's one statement on PostgreSQL
+(`app.webhooks.ingest_pg.Companion`), with no round trip of their own.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +29,7 @@ from app.core.times import ORJSON_UTC
 from app.mobivate.vocabulary import WebhookKind
 from app.webhooks import ingest_pg
 from app.webhooks.ingest import StoredEvent
+from app.webhooks.rows import Row
 
 CHANNEL = "event_feed"
 FEED_LOCK = 727_274_006
@@ -86,7 +87,7 @@ def _json_safe(value: Mapping[str, Any]) -> dict[str, Any]:
 
 def entry(
     kind: FeedKind,
-    ref_id: int,
+    ref_id: int | None,
     payload: Mapping[str, Any],
     *,
     now: datetime,
@@ -110,16 +111,23 @@ def entry(
         "reference": reference,
         "status": status,
         "created_at": now,
-        "payload": _json_safe({"id": ref_id, **payload}),
+        "payload": _json_safe(payload if ref_id is None else {"id": ref_id, **payload}),
     }
 
 
 def webhook_entry(stored: StoredEvent, now: datetime) -> dict[str, Any]:
-    row = stored.row
-    payload = {name: row.get(column) for name, column in _FIELDS[stored.kind].items()}
+    return _webhook_entry(stored.kind, stored.id, stored.row, now)
+
+
+def _webhook_entry(
+    kind: WebhookKind, ref_id: int | None, row: Row, now: datetime
+) -> dict[str, Any]:
+    """The entry of a stored event; without its id (None) for the ingest statement, which
+    adds it to the row and the payload."""
+    payload = {name: row.get(column) for name, column in _FIELDS[kind].items()}
     return entry(
-        stored.kind.value,
-        stored.id,
+        kind.value,
+        ref_id,
         payload,
         now=now,
         msisdn=payload.get("msisdn"),
@@ -157,47 +165,43 @@ async def append(conn: AsyncConnection, entries: Sequence[Mapping[str, Any] | No
     await conn.execute(insert(FEED), rows)
 
 
-_COLUMNS = (
-    ("kind", "text"),
-    ("ref_id", "bigint"),
-    ("msisdn", "text"),
-    ("message_id", "bigint"),
-    ("batch_id", "bigint"),
-    ("mobivate_id", "text"),
-    ("mobivate_batch_id", "text"),
-    ("reference", "text"),
-    ("status", "text"),
-    ("created_at", "timestamptz"),
+_COMPANION = ingest_pg.Companion(
+    FEED,
+    (
+        "kind",
+        "msisdn",
+        "message_id",
+        "batch_id",
+        "mobivate_id",
+        "mobivate_batch_id",
+        "reference",
+        "status",
+        "created_at",
+        "payload",
+    ),
+    ref_column="ref_id",
+    json_column="payload",
+    shared_lock=FEED_LOCK,
 )
-_NAMES = ", ".join(name for name, _ in _COLUMNS)
-_ARRAYS = ", ".join(f"${n}::{kind}[]" for n, (_, kind) in enumerate(_COLUMNS, start=2))
-# The lock is a CTE the insert's rows are joined with: taken once, before the first feed id.
-_PG_APPEND = (
-    f"WITH feed_lock AS (SELECT pg_advisory_xact_lock_shared($1)) "  # noqa: S608 (our names)
-    f"INSERT INTO event_feed ({_NAMES}, payload) "
-    f"SELECT {', '.join('v.' + name for name, _ in _COLUMNS)}, CAST(v.p AS jsonb) FROM feed_lock, "
-    f"unnest({_ARRAYS}, ${len(_COLUMNS) + 2}::text[]) AS v({_NAMES}, p)"
-)
-
-
-async def _append_in_ingest(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """`append` inside the ingest writer's transaction: one statement on asyncpg."""
-    arrays = [[row[name] for row in rows] for name, _ in _COLUMNS]
-    payloads = [orjson.dumps(row["payload"]).decode() for row in rows]
-    if await ingest_pg.fetch_in_transaction(conn, _PG_APPEND, FEED_LOCK, *arrays, payloads) is None:
-        await append(conn, rows)
 
 
 class FeedEntries:
     """The live feed's ingest step: one entry per newly stored webhook event, in the same
-    transaction, then a wake-up for this process's readers once it has committed."""
+    transaction (on PostgreSQL in the ingest statement itself), then a wake-up for this
+    process's readers once it has committed."""
+
+    companion = _COMPANION
 
     def __init__(self, wake: Callable[[], None]) -> None:
         self._wake = wake
 
+    def companion_rows(self, kind: WebhookKind, rows: Sequence[Row]) -> list[Row]:
+        now = utcnow()
+        return [_webhook_entry(kind, None, row, now) for row in rows]
+
     async def after_store(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
         now = utcnow()
-        await _append_in_ingest(conn, [webhook_entry(stored, now) for stored in events])
+        await append(conn, [webhook_entry(stored, now) for stored in events])
 
     def after_commit(self, events: Sequence[StoredEvent]) -> None:
         self._wake()

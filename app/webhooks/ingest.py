@@ -41,7 +41,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from sqlalchemy import Table, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -169,6 +169,18 @@ class AfterStoreStep(Protocol):
         """Runs once that transaction has committed; must not block (it wakes a worker)."""
 
 
+@runtime_checkable
+class InStatementStep(AfterStoreStep, Protocol):
+    """An after-store step whose rows can join the batch's one statement on PostgreSQL
+    (`ingest_pg.Companion`): there the writer writes them and does not call `after_store`."""
+
+    companion: ingest_pg.Companion
+
+    def companion_rows(self, kind: WebhookKind, rows: Sequence[Row]) -> list[Row]:
+        """One companion row per event row (the event's id is filled in by the statement)."""
+        ...
+
+
 @dataclass(slots=True)
 class _Pending:
     raw: RawWebhook
@@ -204,6 +216,10 @@ class IngestWriter:
         self._click_window = click_window_seconds
         self._region = default_region
         self.steps = tuple(steps)
+        self._in_statement = tuple(
+            step for step in self.steps if self._postgres and isinstance(step, InStatementStep)
+        )
+        self._in_transaction = tuple(step for step in self.steps if step not in self._in_statement)
         self._queue: asyncio.Queue[_Pending | object] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._insert = postgresql.insert if self._postgres else sqlite.insert
@@ -402,14 +418,18 @@ class IngestWriter:
                 self._rejected_row(item) for item in batch if item.rejected and item.events
             )
             if self._postgres:
-                inserted_by_table = await ingest_pg.insert_batch(
-                    conn,
-                    REQUESTS_TABLE,
-                    new_requests,
-                    {
-                        EVENT_TABLES[kind]: [row for _, row in rows]
+                events = {
+                    EVENT_TABLES[kind]: [row for _, row in rows] for kind, rows in new_rows.items()
+                }
+                companions = {
+                    step.companion: {
+                        EVENT_TABLES[kind]: step.companion_rows(kind, [row for _, row in rows])
                         for kind, rows in new_rows.items()
-                    },
+                    }
+                    for step in self._in_statement
+                }
+                inserted_by_table = await ingest_pg.insert_batch(
+                    conn, REQUESTS_TABLE, new_requests, events, companions
                 )
             else:
                 inserted_by_table = await self._insert_sqlite(conn, new_requests, new_rows)
@@ -451,7 +471,7 @@ class IngestWriter:
                     .values(outcome="duplicate")
                 )
             if stored_events:
-                for step in self.steps:
+                for step in self._in_transaction:
                     await step.after_store(conn, stored_events)
         if stored_events:
             self._run_after_commit(stored_events)
