@@ -78,7 +78,16 @@ _STATEMENTS: dict[_Shape, _Statement] = {}
 
 
 async def _driver(conn: AsyncConnection) -> object:
-    return (await conn.get_raw_connection()).driver_connection
+    return driver_connection(conn) or (await conn.get_raw_connection()).driver_connection
+
+
+def driver_connection(conn: AsyncConnection) -> object | None:
+    """The driver's connection under an open `conn`, without the greenlet hop of
+    `get_raw_connection` (it costs more than a small statement); None when not open."""
+    sync = conn.sync_connection
+    if sync is None or sync.closed or sync.invalidated:
+        return None
+    return sync.connection.driver_connection
 
 
 async def prepared(conn: AsyncConnection) -> AsyncConnection:
