@@ -14,7 +14,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.core.tables import FEED_EVENTS as FEED
 from app.core.tables import Receipt, WebhookRequest
+from app.feed.entries import FeedEntries
 from app.mobivate.payloads import parse_webhook
 from app.mobivate.vocabulary import WebhookKind
 from app.webhooks.ingest import (
@@ -183,3 +185,39 @@ async def test_a_failing_step_leaves_nothing_of_its_batch_and_the_request_is_kep
         kept = (await conn.execute(select(WebhookRequest.outcome, WebhookRequest.error))).all()
     assert [outcome for outcome, _ in kept] == ["unparsed"]
     assert "a step that fails" in kept[0].error
+
+
+async def test_each_new_event_of_a_batch_gets_one_feed_entry_naming_it(
+    engine: AsyncEngine,
+) -> None:
+    """On PostgreSQL the entries are written by the batch's own statement; on SQLite by the
+    step: either way one per inserted event, none for a duplicate, in the order of the ids."""
+    woken: list[int] = []
+    hold = HoldFirst()
+    feed = FeedEntries(lambda: woken.append(1))
+    async with running_writer(engine, [feed, hold], writers=1) as writer:
+        first = asyncio.create_task(store(writer, 1))
+        await asyncio.wait_for(hold.entered.wait(), SAFETY_NET_SECONDS)
+        batch = [asyncio.create_task(store(writer, n)) for n in (2, 3, 2, 1)]
+        await asyncio.sleep(0)
+        hold.release.set()
+        results = await asyncio.gather(first, *batch)
+
+    assert [result.outcome for result in results] == ["stored"] * 3 + ["duplicate"] * 2
+    async with engine.connect() as conn:
+        receipts = (await conn.execute(select(Receipt.id, Receipt.message_id_norm))).all()
+        entries = (
+            await conn.execute(
+                select(FEED.c.id, FEED.c.kind, FEED.c.ref_id, FEED.c.mobivate_id, FEED.c.payload)
+            )
+        ).all()
+    norms = dict(receipts)
+    assert sorted(entry.ref_id for entry in entries) == sorted(norms)
+    for entry in entries:
+        assert entry.kind == "receipt"
+        assert entry.payload["id"] == entry.ref_id
+        assert entry.mobivate_id == entry.payload["mobivate_id"] == norms[entry.ref_id]
+    by_feed_id = sorted(entries, key=lambda entry: int(entry.id))
+    assert [entry.ref_id for entry in by_feed_id] == sorted(norms)
+    assert writer.transactions == 2
+    assert len(woken) == 2
