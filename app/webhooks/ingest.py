@@ -8,14 +8,16 @@ transaction holding its rows has committed, while the database sees a few large 
 instead of one per request.
 
 A writer never waits for company: a request that finds a writer free is written at once, and
-what arrives while a transaction commits forms the next one. On PostgreSQL two writers (each
-with its own connection) keep two transactions in flight, so one batch is written while the other
-waits for its commit; the order between batches does not matter, since duplicates are absorbed
-by unique keys and the opt-out steps order by event time. A linger time (`linger_seconds`,
-INGEST_LINGER_MS, default 0) makes each transaction wait that long after its first request for
-more to join it. Measured with bench/run.py at 32 connections on a loaded 2-core machine, 2 ms
-took 10-25 % less CPU per request (larger transactions), and one writer 15-30 % less than two;
-but every request pays the wait, which with 2 ms made one connection take 4.5 ms a receipt.
+what arrives while a transaction commits forms the next one. On PostgreSQL more writers (each
+with its own connection, INGEST_WRITERS) keep as many transactions in flight, so one batch is
+written while another waits for its commit; the order between batches does not matter, since
+duplicates are absorbed by unique keys and the opt-out steps order by event time. A linger
+time (`linger_seconds`, INGEST_LINGER_MS, default 0) makes each transaction wait that long
+after its first request for more to join it. Measured with bench/run.py at 32 connections on a
+loaded 2-core machine, 2 ms took 10-25 % less CPU per request (larger transactions), and one
+writer 15-30 % less than two, while at 1 and 4 connections two writers made no difference the
+noise let us see: one writer and no wait are the defaults. Every request pays a linger: with
+2 ms, one connection took 4.5 ms a receipt.
 
 Duplicates are absorbed by the unique `dedupe_key` of each event table (INSERT ... ON CONFLICT DO
 NOTHING), so two identical requests racing on two connections or processes still give one row.
@@ -202,7 +204,7 @@ class IngestWriter:
         engine: AsyncEngine,
         *,
         max_batch: int = 500,
-        writers: int = 2,
+        writers: int = 1,
         linger_seconds: float = 0.0,
         click_window_seconds: int = 600,
         default_region: str | None = None,
