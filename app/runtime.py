@@ -165,7 +165,7 @@ def ingest_steps(
         replies,
         DeliveryLinking(),
         ReceiptOptouts(),
-        WakeDeliveries(subscriptions.wake),
+        WakeDeliveries(subscriptions.wake_for_events),
     ]
 
 
@@ -181,6 +181,7 @@ def ingest_writer(
     return IngestWriter(
         engine,
         max_batch=settings.ingest_max_batch,
+        writers=settings.ingest_writers,
         linger_seconds=settings.ingest_linger_ms / 1000,
         click_window_seconds=settings.click_dedupe_window_seconds,
         default_region=settings.default_region,

@@ -31,6 +31,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from app.core.db import IN_LIST_CHUNK, UTCDateTime, chunked
 from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
+from app.webhooks.ingest_pg import driver_connection
 
 _MESSAGE_COLUMNS = (
     MESSAGES.c.id,
@@ -65,7 +66,7 @@ def _pg(source: str) -> _PgSql:
 
 
 async def _pg_run(conn: AsyncConnection, sql: _PgSql, values: Mapping[str, Any]) -> list[Any]:
-    driver = (await conn.get_raw_connection()).driver_connection
+    driver = driver_connection(conn) or (await conn.get_raw_connection()).driver_connection
     if isinstance(driver, AsyncpgConnection):
         records = await driver.fetch(sql.asyncpg_sql, *[values[name] for name in sql.names])
         return [tuple(record) for record in records]

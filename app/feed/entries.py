@@ -10,7 +10,9 @@ wakes the readers of every replica.
 
 On PostgreSQL a writer takes the advisory lock FEED_LOCK in shared mode before it takes feed ids
 and holds it until it commits; `app.feed.watch` takes it exclusively to know that no
-feed id below the greatest visible one can still commit.
+feed id below the greatest visible one can still commit. The ingest step's entries (and that
+lock) are part of the ingest writer's one statement on PostgreSQL
+(`app.webhooks.ingest_pg.Companion`), with no round trip of their own.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +27,9 @@ from app.core.db import utcnow
 from app.core.tables import FEED_EVENTS as FEED
 from app.core.times import ORJSON_UTC
 from app.mobivate.vocabulary import WebhookKind
+from app.webhooks import ingest_pg
 from app.webhooks.ingest import StoredEvent
+from app.webhooks.rows import Row
 
 CHANNEL = "event_feed"
 FEED_LOCK = 727_274_006
@@ -83,7 +87,7 @@ def _json_safe(value: Mapping[str, Any]) -> dict[str, Any]:
 
 def entry(
     kind: FeedKind,
-    ref_id: int,
+    ref_id: int | None,
     payload: Mapping[str, Any],
     *,
     now: datetime,
@@ -107,16 +111,23 @@ def entry(
         "reference": reference,
         "status": status,
         "created_at": now,
-        "payload": _json_safe({"id": ref_id, **payload}),
+        "payload": _json_safe(payload if ref_id is None else {"id": ref_id, **payload}),
     }
 
 
 def webhook_entry(stored: StoredEvent, now: datetime) -> dict[str, Any]:
-    row = stored.row
-    payload = {name: row.get(column) for name, column in _FIELDS[stored.kind].items()}
+    return _webhook_entry(stored.kind, stored.id, stored.row, now)
+
+
+def _webhook_entry(
+    kind: WebhookKind, ref_id: int | None, row: Row, now: datetime
+) -> dict[str, Any]:
+    """The entry of a stored event; without its id (None) for the ingest statement, which
+    adds it to the row and the payload."""
+    payload = {name: row.get(column) for name, column in _FIELDS[kind].items()}
     return entry(
-        stored.kind.value,
-        stored.id,
+        kind.value,
+        ref_id,
         payload,
         now=now,
         msisdn=payload.get("msisdn"),
@@ -154,12 +165,39 @@ async def append(conn: AsyncConnection, entries: Sequence[Mapping[str, Any] | No
     await conn.execute(insert(FEED), rows)
 
 
+_COMPANION = ingest_pg.Companion(
+    FEED,
+    (
+        "kind",
+        "msisdn",
+        "message_id",
+        "batch_id",
+        "mobivate_id",
+        "mobivate_batch_id",
+        "reference",
+        "status",
+        "created_at",
+        "payload",
+    ),
+    ref_column="ref_id",
+    json_column="payload",
+    shared_lock=FEED_LOCK,
+)
+
+
 class FeedEntries:
     """The live feed's ingest step: one entry per newly stored webhook event, in the same
-    transaction, then a wake-up for this process's readers once it has committed."""
+    transaction (on PostgreSQL in the ingest statement itself), then a wake-up for this
+    process's readers once it has committed."""
+
+    companion = _COMPANION
 
     def __init__(self, wake: Callable[[], None]) -> None:
         self._wake = wake
+
+    def companion_rows(self, kind: WebhookKind, rows: Sequence[Row]) -> list[Row]:
+        now = utcnow()
+        return [_webhook_entry(kind, None, row, now) for row in rows]
 
     async def after_store(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
         now = utcnow()

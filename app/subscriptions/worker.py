@@ -13,6 +13,10 @@
   A target that now resolves to a private address disables the subscription at once.
 - Every attempt is recorded: outcome, HTTP status, latency, the first 500 characters of the
   response and the error.
+- Stored webhook events wake the worker at once only while the last look found an enabled
+  subscription (`wake_for_events`): without one the trigger writes no delivery, and waking for
+  every ingest transaction cost more round trips than the transaction itself. Deliveries for a
+  subscription created since go out at the next poll (SUBSCRIPTION_POLL_INTERVAL_SECONDS).
 - No order is kept between deliveries, even of one subscription: a batch is sent concurrently
   and a retried delivery is overtaken by later ones, so one slow or failing event never holds
   the others back. Receivers order by `timestamp` and the item's own times (a status change
@@ -30,7 +34,7 @@ from typing import Any, Literal
 
 import httpx
 import orjson
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.background import Worker
@@ -112,9 +116,17 @@ class SubscriptionWorker:
         self._allow_private = allow_private
         self._next_prune = 0.0
         self.worker = Worker("subscriptions", self._step, on_error=self._on_error)
+        # Whether the last look found an enabled subscription (until then, assume one).
+        self.subscribed = True
+        self.runs = 0  # looks for deliveries completed
 
     def wake(self) -> None:
         self.worker.wake()
+
+    def wake_for_events(self) -> None:
+        """Newly stored events may have deliveries: wake, unless no subscription was enabled."""
+        if self.subscribed:
+            self.worker.wake()
 
     async def start(self) -> None:
         self.worker.start()
@@ -126,7 +138,9 @@ class SubscriptionWorker:
         if time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
             await prune_settled(self._engine)
-        return 0.0 if await self.run_once() else self._poll_interval
+        claimed = await self.run_once()
+        self.runs += 1
+        return 0.0 if claimed else self._poll_interval
 
     async def _on_error(self, exc: Exception, failures: int) -> float:
         if isinstance(exc, DATABASE_ERRORS):
@@ -183,7 +197,10 @@ class SubscriptionWorker:
                 due = due.with_for_update(skip_locked=True, of=DELIVERIES)
             ids = list((await conn.scalars(due)).all())
             if not ids:
+                enabled = select(exists().where(SUBSCRIPTIONS.c.enabled))
+                self.subscribed = bool(await conn.scalar(enabled))
                 return []
+            self.subscribed = True
             recheck = () if postgres else claimable
             rows = await conn.execute(
                 update(DELIVERIES)

@@ -6,19 +6,27 @@ the raw requests, whose `outcome` becomes "duplicate" in the same statement when
 events was inserted. Every round trip to the server costs more CPU (system calls, wake-ups on
 both sides) than the rows themselves, so the batch is one round trip between BEGIN and COMMIT.
 
+An after-store step may put its rows in that statement too (`Companion`: the live feed's entries,
+one per inserted event, with the event's new id), which saves it a round trip of its own.
+
 Values travel as one array per column (`SELECT ... FROM unnest(:a, :b, ...)`), so the SQL text
 depends only on which tables take part, never on the number of rows: each variant is compiled
 once and prepared once per connection. Foreign keys from events to their request are checked at
 the end of the statement, when both are in place.
 
-With asyncpg the statement goes straight to the driver connection, inside the transaction
-SQLAlchemy opened: SQLAlchemy's execution and result layers cost more CPU than the statement
-itself (measured ~0.4 ms per batch). Driver errors are raised as the SQLAlchemy errors the
-writer handles (DataError, IntegrityError, DBAPIError). Other drivers (psycopg) go through
-SQLAlchemy.
+With asyncpg the statement goes straight to the driver connection: SQLAlchemy's execution and
+result layers cost more CPU than the statement itself (measured ~0.4 ms per batch). So the
+transaction is the driver's too (`transaction`): SQLAlchemy's asyncpg adapter sends its BEGIN
+only before the first statement that goes through SQLAlchemy, which would leave a statement sent
+straight to the driver outside the transaction, committed on its own. The writer's connection is
+set to autocommit for SQLAlchemy (`prepared`), so SQLAlchemy sends no BEGIN or COMMIT at all and
+the after-store steps' statements run inside the driver's transaction. Driver errors are raised
+as the SQLAlchemy errors the writer handles (DataError, IntegrityError, DBAPIError). Other
+drivers (psycopg) go through SQLAlchemy and its transaction.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +41,26 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 Row = dict[str, Any]
-_Shape = tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]
+_Shape = tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...], tuple["Companion", ...]]
+
+# Companion rows carry the event they belong to in these two columns, read by the join only.
+_EVENT_TABLE, _EVENT_KEY = "event_table", "event_dedupe_key"
+
+
+@dataclass(frozen=True, slots=True)
+class Companion:
+    """Rows of another table written in the batch's statement, one per event the statement
+    inserts (none for a duplicate), in the order of the events' ids: the `columns` given per
+    event, `ref_column` set to the event's new id, and the JSON `json_column` given that id as
+    its "id" key. The advisory lock `shared_lock` is taken in shared mode before the first row
+    (and held until the transaction ends)."""
+
+    table: Table
+    columns: tuple[str, ...]
+    ref_column: str
+    json_column: str
+    shared_lock: int
+
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 _ASYNCPG_DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
@@ -50,27 +77,82 @@ class _Statement:
 _STATEMENTS: dict[_Shape, _Statement] = {}
 
 
+async def _driver(conn: AsyncConnection) -> object:
+    return driver_connection(conn) or (await conn.get_raw_connection()).driver_connection
+
+
+def driver_connection(conn: AsyncConnection) -> object | None:
+    """The driver's connection under an open `conn`, without the greenlet hop of
+    `get_raw_connection` (it costs more than a small statement); None when not open."""
+    sync = conn.sync_connection
+    if sync is None or sync.closed or sync.invalidated:
+        return None
+    return sync.connection.driver_connection
+
+
+async def prepared(conn: AsyncConnection) -> AsyncConnection:
+    """A fresh connection made ready for `transaction`: with asyncpg, autocommit for SQLAlchemy
+    (the pool restores the isolation level when the connection goes back)."""
+    if isinstance(await _driver(conn), AsyncpgConnection):
+        return await conn.execution_options(isolation_level="AUTOCOMMIT")
+    return conn
+
+
+@asynccontextmanager
+async def transaction(conn: AsyncConnection) -> AsyncIterator[None]:
+    """One transaction holding every statement of the block, sent straight to the driver or
+    through SQLAlchemy. With asyncpg, `conn` must come from `prepared`."""
+    driver = await _driver(conn)
+    if not isinstance(driver, AsyncpgConnection):
+        async with conn.begin():
+            yield
+        return
+    try:
+        async with driver.transaction(), conn.begin():
+            yield
+    except (PostgresError, AsyncpgDataError) as exc:
+        raise _translated("the ingest transaction", exc) from exc
+
+
 async def insert_batch(
     conn: AsyncConnection,
     requests_table: Table,
     requests: Sequence[Row],
     events: Mapping[Table, Sequence[Row]],
+    companions: Mapping[Companion, Mapping[Table, Sequence[Row]]] | None = None,
 ) -> dict[str, dict[str, int]]:
-    """Insert the raw requests and the events whose `dedupe_key` is new.
+    """Insert the raw requests and the events whose `dedupe_key` is new, and each companion's
+    rows for the events inserted (given per event table, in the order of that table's rows).
 
     A request row whose `outcome` is "stored" is stored as "duplicate" when none of the event
     rows naming it in `request_id` was inserted. Returns, per event table name, the id of each
     inserted row by its `dedupe_key`.
     """
     tables = {table.name: table for table, rows in events.items() if rows}
+    companion_rows = {
+        companion: [
+            {**row, _EVENT_TABLE: table.name, _EVENT_KEY: event["dedupe_key"]}
+            for table, rows in by_table.items()
+            for event, row in zip(events[table], rows, strict=True)
+        ]
+        for companion, by_table in (companions or {}).items()
+    }
+    companion_rows = {companion: rows for companion, rows in companion_rows.items() if rows}
     shape: _Shape = (
         tuple(requests[0]) if requests else (),
         tuple((name, tuple(events[table][0])) for name, table in tables.items()),
+        tuple(companion_rows),
     )
     statement = _statement(shape, tables, requests_table)
+    by_name = {companion.table.name: rows for companion, rows in companion_rows.items()}
     values: Row = {}
     for param, (table_name, column, is_json) in statement.params.items():
-        rows = requests if table_name == requests_table.name else events[tables[table_name]]
+        if table_name == requests_table.name:
+            rows = requests
+        elif table_name in tables:
+            rows = events[tables[table_name]]
+        else:
+            rows = by_name[table_name]
         column_values = [row.get(column) for row in rows]
         if is_json:
             column_values = [None if v is None else orjson.dumps(v).decode() for v in column_values]
@@ -82,7 +164,7 @@ async def insert_batch(
 
 
 async def _execute(conn: AsyncConnection, statement: _Statement, values: Row) -> list[Any]:
-    driver = (await conn.get_raw_connection()).driver_connection
+    driver = await _driver(conn)
     if not isinstance(driver, AsyncpgConnection):
         return list((await conn.execute(statement.clause, values)).all())
     try:
@@ -109,7 +191,7 @@ def _statement(shape: _Shape, tables: Mapping[str, Table], requests: Table) -> _
     cached = _STATEMENTS.get(shape)
     if cached is not None:
         return cached
-    request_columns, event_shapes = shape
+    request_columns, event_shapes, companions = shape
     params: dict[str, tuple[str, str, bool]] = {}
     ctes = []
     for index, (name, columns) in enumerate(event_shapes):
@@ -132,6 +214,12 @@ def _statement(shape: _Shape, tables: Mapping[str, Table], requests: Table) -> _
         source = _unnest(requests, request_columns, "r_", params, {"outcome": outcome})
         names = ", ".join(request_columns)
         ctes.append(f"r AS (INSERT INTO {requests.name} ({names}) {source})")
+    inserted = " UNION ALL ".join(
+        f"SELECT '{name}' AS event_table, dedupe_key, id FROM e{index}"  # noqa: S608
+        for index, (name, _) in enumerate(event_shapes)
+    )
+    for index, companion in enumerate(companions):
+        ctes.extend(_companion(companion, f"c{index}", inserted, params))
     selects = [
         f"SELECT '{name}', dedupe_key, id FROM e{index}"  # noqa: S608
         for index, (name, _) in enumerate(event_shapes)
@@ -142,6 +230,36 @@ def _statement(shape: _Shape, tables: Mapping[str, Table], requests: Table) -> _
     positions = tuple(compiled.positiontup or ())
     _STATEMENTS[shape] = cached = _Statement(clause, params, compiled.string, positions)
     return cached
+
+
+def _companion(
+    companion: Companion, name: str, inserted: str, params: dict[str, tuple[str, str, bool]]
+) -> list[str]:
+    """The CTEs of one companion: its lock, and its rows joined to the events just inserted."""
+    table, arrays, selected = companion.table, [], []
+    columns = (*companion.columns, _EVENT_TABLE, _EVENT_KEY)
+    for column in columns:
+        param = f"{name}_{column}"
+        column_type = table.c[column].type if column in table.c else String()
+        is_json = isinstance(column_type, JSON)
+        params[param] = (table.name, column, is_json)
+        sql_type = "TEXT" if is_json or isinstance(column_type, String) else None
+        arrays.append(f"CAST(:{param} AS {sql_type or column_type.compile(_DIALECT)}[])")
+        if column == companion.json_column:
+            selected.append(f"jsonb_build_object('id', e.id) || CAST(v.{column} AS JSONB)")
+        elif is_json:
+            selected.append(f"CAST(v.{column} AS JSONB)")
+        elif column in companion.columns:
+            selected.append(f"v.{column}")
+    names = ", ".join(companion.columns)
+    lock = int(companion.shared_lock)
+    return [
+        f"{name}_lock AS (SELECT pg_advisory_xact_lock_shared({lock}))",
+        f"{name} AS (INSERT INTO {table.name} ({names}, {companion.ref_column}) "  # noqa: S608
+        f"SELECT {', '.join(selected)}, e.id FROM {name}_lock CROSS JOIN ({inserted}) AS e "
+        f"JOIN unnest({', '.join(arrays)}) AS v({', '.join(columns)}) "
+        f"ON v.{_EVENT_TABLE} = e.event_table AND v.{_EVENT_KEY} = e.dedupe_key ORDER BY e.id)",
+    ]
 
 
 def _unnest(

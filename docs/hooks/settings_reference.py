@@ -33,6 +33,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "click_dedupe_window_seconds",
             "ingest_max_batch",
             "ingest_linger_ms",
+            "ingest_writers",
             "webhook_auth_failures_per_minute",
         ),
     ),

@@ -58,7 +58,7 @@ def test_the_reference_shows_defaults_as_a_person_would_set_them() -> None:
     assert rows["PUBLIC_BASE_URL"] == "unset"
     assert rows["ROOT_PATH"] == "empty"
     assert rows["MIGRATE_ON_START"] == "true"
-    assert rows["INGEST_LINGER_MS"] == "2"
+    assert rows["INGEST_LINGER_MS"] == "0"
     assert rows["IDEMPOTENCY_POLL_SECONDS"] == "0.1"
     assert rows["RECONCILE_INTERVAL_MINUTES"] == "0 (off)"
     assert rows["SPOOL_DIR"] == "./data/spool"
