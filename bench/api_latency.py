@@ -170,6 +170,7 @@ async def main() -> int:
     parser.add_argument("--database", default="bench_api")
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--budget-ms", type=float, default=100.0)
+    parser.add_argument("--only", help="time only the requests whose path contains this")
     args = parser.parse_args()
     settings = Settings(
         _env_file=None,
@@ -193,6 +194,8 @@ async def main() -> int:
             timeout=60,
         ) as client:
             for path, name, params in await cases(engine):
+                if args.only and args.only not in path:
+                    continue
                 timings, items = await time_case(client, path, params, args.runs)
                 results.append((path, name, params, timings, items))
             print(f"{'request':<48} {'p50 ms':>8} {'p99 ms':>8} {'items':>6}")
