@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.core.sql_time import bucket_start
+from app.core.sql_time import PG_UTC_ORIGIN, bucket_start
 from app.delivery.status_rules import DELIVERED
 
 FRACTIONS = (0.5, 0.9, 0.95)
@@ -59,7 +59,7 @@ SECONDS_SQL = (
     "CASE WHEN m.status = :delivered AND m.delivered_at IS NOT NULL "
     "THEN CAST(extract(epoch FROM m.delivered_at - m.submitted_at) AS float8) END"
 )
-ORIGIN_SQL = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
+ORIGIN_SQL = PG_UTC_ORIGIN
 
 
 def created_within(ranges: Sequence[tuple[datetime, datetime]]) -> tuple[str, dict[str, Any]]:
