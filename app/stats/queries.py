@@ -18,9 +18,11 @@ Message figures come, on PostgreSQL, from `app.stats.kept` (kept hours and days,
 SQL); on SQLite, per hour from `app.stats.messages` with every delivery time, percentiles taken
 here in Python (the same definition, to the last bit). Clicks, incoming messages and opt-outs are
 counted per bucket from their tables (covering indexes on their time columns); totals are the
-sums, except unique clickers, counted over the window. Everything is read in one snapshot.
+sums, except unique clickers, counted over the window. Everything is read in one snapshot, on
+PostgreSQL over two connections side by side (app.stats.snapshot).
 """
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -37,6 +39,7 @@ from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 from app.stats.kept import Unit, window_units
 from app.stats.messages import HourFigures, from_messages, hour_figures
 from app.stats.percentiles import percentiles
+from app.stats.snapshot import snapshot
 
 MAX_BUCKETS = 2000
 _STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
@@ -142,22 +145,18 @@ async def _per_bucket(
     return [(bucket_start(row[0]), *row[1:]) for row in await conn.execute(statement)]
 
 
-async def _engagement(
-    conn: AsyncConnection,
-    bucket: Bucket,
-    since: datetime,
-    until: datetime,
-    into: dict[Any, Figures],
-) -> None:
-    """Clicks, incoming messages and opt-outs per bucket; all are sums of the buckets except
-    unique clickers over the whole window."""
+async def _clicks_and_replies(
+    conn: AsyncConnection, bucket: Bucket, since: datetime, until: datetime
+) -> dict[Any, Figures]:
+    """Clicks, unique clickers and incoming messages per bucket; clicks and incoming messages
+    in total, as sums of the buckets."""
+    into: dict[Any, Figures] = {}
     total = _figures(into, TOTAL)
-    window = _window(CLICKS.c.received_at, since, until)
     # Clicks per (bucket, number) first: a hash aggregate, where count(DISTINCT) would sort.
     key = bucket_key(CLICKS.c.received_at, bucket, conn.dialect.name).label("key")
     per_number = (
         select(key, CLICKS.c.msisdn, func.count().label("n"))
-        .where(*window)
+        .where(*_window(CLICKS.c.received_at, since, until))
         .group_by(key, CLICKS.c.msisdn)
         .subquery()
     )
@@ -168,9 +167,6 @@ async def _engagement(
         figures = _figures(into, bucket_start(start))
         figures.clicks, figures.unique_clickers = int(clicks), clickers
         total.clicks += int(clicks)
-    numbers = select(CLICKS.c.msisdn).where(*window, CLICKS.c.msisdn.is_not(None)).distinct()
-    clickers = select(func.count()).select_from(numbers.subquery())
-    total.unique_clickers = int(await conn.scalar(clickers) or 0)
     incoming = await _per_bucket(
         conn,
         bucket,
@@ -181,6 +177,19 @@ async def _engagement(
     for start, count in incoming:
         _figures(into, start).incoming = count
         total.incoming += count
+    return into
+
+
+async def _clickers_and_optouts(
+    conn: AsyncConnection, bucket: Bucket, since: datetime, until: datetime
+) -> dict[Any, Figures]:
+    """Unique clickers over the whole window; opt-outs and opt-ins per bucket and in total."""
+    into: dict[Any, Figures] = {}
+    total = _figures(into, TOTAL)
+    window = _window(CLICKS.c.received_at, since, until)
+    numbers = select(CLICKS.c.msisdn).where(*window, CLICKS.c.msisdn.is_not(None)).distinct()
+    clickers = select(func.count()).select_from(numbers.subquery())
+    total.unique_clickers = int(await conn.scalar(clickers) or 0)
     optouts = await _per_bucket(
         conn,
         bucket,
@@ -194,6 +203,18 @@ async def _engagement(
         figures.opt_outs, figures.opt_ins = opt_outs, opt_ins
         total.opt_outs += opt_outs
         total.opt_ins += opt_ins
+    return into
+
+
+def _merge_engagement(into: dict[Any, Figures], *parts: dict[Any, Figures]) -> None:
+    for part in parts:
+        for key, found in part.items():
+            figures = _figures(into, key)
+            figures.clicks += found.clicks
+            figures.unique_clickers += found.unique_clickers
+            figures.incoming += found.incoming
+            figures.opt_outs += found.opt_outs
+            figures.opt_ins += found.opt_ins
 
 
 Path = Literal["sql", "python"]
@@ -210,18 +231,33 @@ async def window_stats(
     `path`: where message figures and percentiles are computed; by default in SQL on
     PostgreSQL and in Python on SQLite (PostgreSQL can take the Python path, for comparison)."""
     into: dict[Any, Figures] = {}
-    postgresql = engine.dialect.name == "postgresql"
-    in_sql = (path or ("sql" if postgresql else "python")) == "sql"
-    async with engine.connect() as base:
-        conn = base
-        if postgresql:
-            conn = await base.execution_options(isolation_level="REPEATABLE READ")
-        async with conn.begin():
-            if in_sql:
-                buckets, total = await window_units(conn, since, until, bucket)
-            else:
-                hours = await hour_figures(conn, since, until)
-            await _engagement(conn, bucket, since, until, into)
+    in_sql = (path or ("sql" if engine.dialect.name == "postgresql" else "python")) == "sql"
+    buckets: dict[datetime, Unit] = {}
+    total = Unit()
+    hours: dict[datetime, HourFigures] = {}
+
+    async def messages_clickers_optouts(conn: AsyncConnection) -> dict[Any, Figures]:
+        nonlocal buckets, total, hours
+        if in_sql:
+            buckets, total = await window_units(conn, since, until, bucket)
+        else:
+            hours = await hour_figures(conn, since, until)
+        return await _clickers_and_optouts(conn, bucket, since, until)
+
+    async with snapshot(engine) as (first, second):
+        if second is None:
+            parts = [
+                await messages_clickers_optouts(first),
+                await _clicks_and_replies(first, bucket, since, until),
+            ]
+        else:
+            parts = list(
+                await asyncio.gather(
+                    messages_clickers_optouts(first),
+                    _clicks_and_replies(second, bucket, since, until),
+                )
+            )
+    _merge_engagement(into, *parts)
     if in_sql:
         for start, unit in buckets.items():
             _figures(into, start).take_messages(unit)
