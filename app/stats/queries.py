@@ -106,7 +106,10 @@ def bucket_starts(since: datetime, until: datetime, bucket: Bucket) -> list[date
 
 
 def _figures(into: dict[datetime | None, Figures], key: datetime | None) -> Figures:
-    return into.setdefault(key, Figures())
+    figures = into.get(key)
+    if figures is None:
+        figures = into[key] = Figures()
+    return figures
 
 
 def _add_messages(
