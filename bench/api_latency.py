@@ -9,16 +9,29 @@ common and a rare status, a number, a batch of 5,000 messages, ...), the second 
 list, and the statistics for the last 30 days by day and by hour. Prints p50/p99 per request
 and the query plans (EXPLAIN ANALYZE) of the slowest one. Exit status 1 if any p99 is over
 --budget-ms (default 100).
+
+    .venv/bin/python bench/api_latency.py --only stats --compare
+
+`--only` times only the requests whose path contains the text. `--compare` times each statistics
+request twice in turn, alternating: as served (message figures and percentiles in SQL, queries
+on two connections), and as it was served before (every kept hour's delivery times read,
+percentiles taken in Python, one connection), so both see the same load; the load average is
+printed beside the figures.
 """
 
 import argparse
 import asyncio
+import contextlib
+import functools
+import os
 import statistics
 import sys
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 from sqlalchemy import event, text
@@ -27,6 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.config import Settings
 from app.main import create_app
+from app.stats import api as stats_api
+from app.stats import queries
+from app.stats.queries import window_stats
 
 TOKEN = "bench-api-token"
 
@@ -125,6 +141,40 @@ async def cases(engine: Any) -> list[tuple[str, str, dict[str, Any]]]:
     return found
 
 
+REFERENCE = " (reference)"
+
+
+@contextlib.asynccontextmanager
+async def one_connection(engine: Any) -> AsyncIterator[tuple[Any, None]]:
+    async with engine.connect() as base:
+        conn = await base.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            yield conn, None
+
+
+async def compare_case(
+    client: httpx.AsyncClient, path: str, params: dict[str, Any], runs: int
+) -> tuple[list[float], list[float], int]:
+    """Times the request as served and on the reference path, alternating."""
+    reference = functools.partial(window_stats, path="python")
+    timings: dict[str, list[float]] = {"served": [], "reference": []}
+    items = 0
+    for run in range(-3, runs):
+        for variant in ("served", "reference"):
+            with contextlib.ExitStack() as stack:
+                if variant == "reference":
+                    stack.enter_context(mock.patch.object(stats_api, "window_stats", reference))
+                    stack.enter_context(mock.patch.object(queries, "snapshot", one_connection))
+                started = time.perf_counter()
+                response = await client.get(path, params=params)
+                elapsed = (time.perf_counter() - started) * 1000
+            response.raise_for_status()
+            items = len(response.json()["buckets"])
+            if run >= 0:
+                timings[variant].append(elapsed)
+    return timings["served"], timings["reference"], items
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -170,6 +220,10 @@ async def main() -> int:
     parser.add_argument("--database", default="bench_api")
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--budget-ms", type=float, default=100.0)
+    parser.add_argument("--only", help="time only the requests whose path contains this")
+    parser.add_argument(
+        "--compare", action="store_true", help="statistics beside the reference path"
+    )
     args = parser.parse_args()
     settings = Settings(
         _env_file=None,
@@ -193,17 +247,27 @@ async def main() -> int:
             timeout=60,
         ) as client:
             for path, name, params in await cases(engine):
+                if args.only and args.only not in path:
+                    continue
+                if args.compare and path == "/api/v1/stats":
+                    served, reference, items = await compare_case(client, path, params, args.runs)
+                    results.append((path, name, params, served, items))
+                    results.append((path, name + REFERENCE, params, reference, items))
+                    continue
                 timings, items = await time_case(client, path, params, args.runs)
                 results.append((path, name, params, timings, items))
+            load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+            print(f"load average (1, 5, 15 min) after the timings: {load}")
             print(f"{'request':<48} {'p50 ms':>8} {'p99 ms':>8} {'items':>6}")
             for path, name, _, timings, items in results:
                 label = f"{path.removeprefix('/api/v1/')} {name}"
                 p50, p99 = statistics.median(timings), percentile(timings, 0.99)
                 print(f"{label:<48} {p50:>8.1f} {p99:>8.1f} {items:>6}")
-            slowest = max(results, key=lambda r: percentile(r[3], 0.99))
+            as_served = [r for r in results if not r[1].endswith(REFERENCE)]
+            slowest = max(as_served, key=lambda r: percentile(r[3], 0.99))
             print(f"\nslowest: {slowest[0]} {slowest[1]}; its queries:")
             await explain(client, engine, slowest[0], slowest[2])
-    worst = max(percentile(r[3], 0.99) for r in results)
+    worst = max(percentile(r[3], 0.99) for r in as_served)
     print(f"\nworst p99 {worst:.1f} ms (budget {args.budget_ms:.0f} ms)")
     return 0 if worst <= args.budget_ms else 1
 

@@ -9,8 +9,9 @@ migrations, then loads with COPY, spread evenly over the last `--days` days:
 - receipts: ACCEPTED and the final status of each message, the rest unlinked interim receipts;
 - incoming messages: receipts / 20 (a third of them replies to a message); clicks: receipts / 16;
 - opt-out events: receipts / 500.
-Then VACUUM ANALYZE, and the past hours' message figures are kept (stats_hours), as the running
-service does in the background. Deterministic (seeded random), so two runs give the same data.
+Then VACUUM ANALYZE, and the message figures of the past hours and whole days are kept
+(stats_hours, stats_days), as the running service does in the background. Deterministic (seeded
+random), so two runs give the same data.
 """
 
 import argparse
@@ -294,7 +295,8 @@ async def load(dsn: str, seeder: Seeder) -> dict[str, int]:
 
 
 async def keep_hours(url: str) -> int:
-    """What the running service does in the background: keep the past hours' figures."""
+    """What the running service does in the background: keep the past hours' and days'
+    figures."""
     engine = create_engine(url)
     total = 0
     try:
@@ -324,7 +326,7 @@ def main() -> None:
     kept = asyncio.run(keep_hours(url))
     for table, count in counts.items():
         print(f"{table:<20} {count:>10,}")
-    print(f"{'stats_hours':<20} {kept:>10,}")
+    print(f"{'stats_hours + _days':<20} {kept:>10,}")
     print(f"seeded {args.database} in {time.monotonic() - started:.0f} s")
 
 

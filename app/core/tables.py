@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Float,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Uuid,
     false,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, BigIntPK, JSONType, UTCDateTime
@@ -520,21 +522,43 @@ class SubscriptionAttempt(Base):
     __table_args__ = (Index("ix_subscription_attempts_subscription_id", "subscription_id", "id"),)
 
 
-class StatsHour(Base):
-    """What became of the messages created in one UTC hour, kept so that statistics need not
-    read every message again; only hours with no pending change are used (see
-    app/stats/rollup.py)."""
+# Kept delivery times: float8[] and int[] on PostgreSQL, where statistics read them in SQL.
+FloatArray = JSON().with_variant(postgresql.ARRAY(postgresql.DOUBLE_PRECISION()), "postgresql")
+IntArray = JSON().with_variant(postgresql.ARRAY(Integer()), "postgresql")
 
-    __tablename__ = "stats_hours"
 
-    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+class _KeptFigures:
+    """What became of the messages created in one UTC hour or day (see app/stats/rollup.py)."""
+
     sent: Mapped[int] = mapped_column(Integer)
     delivered: Mapped[int] = mapped_column(Integer)
     failed: Mapped[int] = mapped_column(Integer)
     pending: Mapped[int] = mapped_column(Integer)
     # Seconds from submission to delivery of each delivered message, ascending.
-    delivery_seconds: Mapped[list[float]] = mapped_column(JSONType)
+    seconds: Mapped[list[float]] = mapped_column(FloatArray)
+    # How many of `seconds` are at most each of app.stats.percentiles.EDGES.
+    at_edges: Mapped[list[int]] = mapped_column(IntArray)
+    p50: Mapped[float | None] = mapped_column(Float(53))
+    p90: Mapped[float | None] = mapped_column(Float(53))
+    p95: Mapped[float | None] = mapped_column(Float(53))
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StatsHour(_KeptFigures, Base):
+    """The figures of one UTC hour, kept so that statistics need not read every message again;
+    only hours with no pending change are used."""
+
+    __tablename__ = "stats_hours"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+
+
+class StatsDay(_KeptFigures, Base):
+    """The figures of one whole past UTC day, used while none of its hours has a pending change."""
+
+    __tablename__ = "stats_days"
+
+    day: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
 
 
 class StatsDirtyHour(Base):
@@ -596,6 +620,7 @@ OUTBOUND_MESSAGES = _table_of(OutboundMessage)
 IDEMPOTENCY_KEYS = _table_of(IdempotencyKey)
 FEED_EVENTS = _table_of(FeedEvent)
 STATS_HOURS = _table_of(StatsHour)
+STATS_DAYS = _table_of(StatsDay)
 STATS_DIRTY_HOURS = _table_of(StatsDirtyHour)
 NUMBER_LOOKUPS = _table_of(NumberLookup)
 LOOKUP_USAGE = _table_of(LookupUsage)

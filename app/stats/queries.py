@@ -5,23 +5,28 @@ Definitions (every count is over the window [since, until), bucketed in UTC):
 - delivered / failed / pending: of those, the ones whose current status is DELIVERED, another
   final status, or not final yet; delivery_rate = delivered / sent;
 - median_seconds_to_delivery: median of delivered_at - submitted_at over the delivered ones;
+  p90_seconds_to_delivery / p95_seconds_to_delivery: its 90th and 95th percentiles (all three
+  as PostgreSQL's percentile_cont: interpolated between the two nearest values);
 - clicks: clicks received in the bucket; unique_clickers: distinct numbers among them;
   click_through_rate = unique_clickers / delivered;
 - incoming: incoming messages that occurred in the bucket;
 - opt_outs / opt_ins: opt-out and opt-in events of the registry that happened in the bucket.
-Rates and the median are null when there is nothing to divide or take the median of. Totals are
-computed over the whole window (the median and unique clickers are not sums of the buckets).
+Rates and percentiles are null when there is nothing to divide or take them of. Totals are
+computed over the whole window (percentiles and unique clickers are not sums of the buckets).
 
-Message figures come per hour from `app.stats.rollup` (kept hours on PostgreSQL) and
-are summed into buckets here, medians included (from each hour's sorted delivery times). Clicks,
-incoming messages and opt-outs are counted per bucket from their tables (covering indexes on
-their time columns); totals are the sums, except unique clickers, counted over the window.
+Message figures come, on PostgreSQL, from `app.stats.kept` (kept hours and days, percentiles in
+SQL); on SQLite, per hour from `app.stats.messages` with every delivery time, percentiles taken
+here in Python (the same definition, to the last bit). Clicks, incoming messages and opt-outs are
+counted per bucket from their tables (covering indexes on their time columns); totals are the
+sums, except unique clickers, counted over the window. Everything is read in one snapshot, on
+PostgreSQL over two connections side by side (app.stats.snapshot).
 """
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -31,7 +36,10 @@ from app.core.tables import CLICKS
 from app.core.tables import INCOMING_MESSAGES as INCOMING
 from app.core.tables import OPTOUT_EVENTS as EVENTS
 from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
-from app.stats.rollup import HourFigures, from_messages, hour_figures
+from app.stats.kept import Unit, window_units
+from app.stats.messages import HourFigures, from_messages, hour_figures
+from app.stats.percentiles import percentiles
+from app.stats.snapshot import snapshot
 
 MAX_BUCKETS = 2000
 _STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
@@ -46,6 +54,8 @@ class Figures:
     pending: int = 0
     delivery_rate: float | None = None
     median_seconds_to_delivery: float | None = None
+    p90_seconds_to_delivery: float | None = None
+    p95_seconds_to_delivery: float | None = None
     clicks: int = 0
     unique_clickers: int = 0
     click_through_rate: float | None = None
@@ -58,9 +68,15 @@ class Figures:
             self.delivery_rate = round(self.delivered / self.sent, 4)
         if self.delivered:
             self.click_through_rate = round(self.unique_clickers / self.delivered, 4)
-        if self.median_seconds_to_delivery is not None:
-            self.median_seconds_to_delivery = round(self.median_seconds_to_delivery, 3)
         return self
+
+    def take_messages(self, unit: Unit) -> None:
+        self.sent, self.delivered = unit.sent, unit.delivered
+        self.failed, self.pending = unit.failed, unit.pending
+        if unit.percentiles is not None:
+            p50, p90, p95 = (round(value, 3) for value in unit.percentiles)
+            self.median_seconds_to_delivery = p50
+            self.p90_seconds_to_delivery, self.p95_seconds_to_delivery = p90, p95
 
 
 @dataclass
@@ -90,27 +106,23 @@ def bucket_starts(since: datetime, until: datetime, bucket: Bucket) -> list[date
 
 
 def _figures(into: dict[datetime | None, Figures], key: datetime | None) -> Figures:
-    return into.setdefault(key, Figures())
-
-
-def _median(values: list[float]) -> float:
-    """The median of ascending values (the mean of the two middle ones for an even count)."""
-    middle = len(values) // 2
-    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    figures = into.get(key)
+    if figures is None:
+        figures = into[key] = Figures()
+    return figures
 
 
 def _add_messages(
     hours: dict[datetime, HourFigures], bucket: Bucket | None, into: dict[Any, Figures]
 ) -> None:
-    """Sum hours into their buckets (all into TOTAL when `bucket` is None), with medians."""
+    """Sum hours into their buckets (all into TOTAL when `bucket` is None), with percentiles."""
+    units: dict[Any, Unit] = {}
     runs: dict[Any, list[list[float]]] = {}
     for hour, figures in hours.items():
         key = TOTAL if bucket is None else floor(hour, bucket)
-        target = _figures(into, key)
-        target.sent += figures.sent
-        target.delivered += figures.delivered
-        target.failed += figures.failed
-        target.pending += figures.pending
+        units.setdefault(key, Unit()).add(
+            Unit(figures.sent, figures.delivered, figures.failed, figures.pending)
+        )
         if figures.seconds:
             runs.setdefault(key, []).append(figures.seconds)
     for key, sorted_runs in runs.items():
@@ -119,7 +131,9 @@ def _add_messages(
         else:
             # Each run is ascending already, which Python's sort merges in linear time.
             values = sorted(chain.from_iterable(sorted_runs))
-        _figures(into, key).median_seconds_to_delivery = _median(values)
+        units[key].percentiles = percentiles(values)
+    for key, unit in units.items():
+        _figures(into, key).take_messages(unit)
 
 
 def _window(column: Any, since: datetime, until: datetime) -> list[ColumnElement[bool]]:
@@ -134,22 +148,18 @@ async def _per_bucket(
     return [(bucket_start(row[0]), *row[1:]) for row in await conn.execute(statement)]
 
 
-async def _engagement(
-    conn: AsyncConnection,
-    bucket: Bucket,
-    since: datetime,
-    until: datetime,
-    into: dict[Any, Figures],
-) -> None:
-    """Clicks, incoming messages and opt-outs per bucket; all are sums of the buckets except
-    unique clickers over the whole window."""
+async def _clicks_and_replies(
+    conn: AsyncConnection, bucket: Bucket, since: datetime, until: datetime
+) -> dict[Any, Figures]:
+    """Clicks, unique clickers and incoming messages per bucket; clicks and incoming messages
+    in total, as sums of the buckets."""
+    into: dict[Any, Figures] = {}
     total = _figures(into, TOTAL)
-    window = _window(CLICKS.c.received_at, since, until)
     # Clicks per (bucket, number) first: a hash aggregate, where count(DISTINCT) would sort.
     key = bucket_key(CLICKS.c.received_at, bucket, conn.dialect.name).label("key")
     per_number = (
         select(key, CLICKS.c.msisdn, func.count().label("n"))
-        .where(*window)
+        .where(*_window(CLICKS.c.received_at, since, until))
         .group_by(key, CLICKS.c.msisdn)
         .subquery()
     )
@@ -160,9 +170,6 @@ async def _engagement(
         figures = _figures(into, bucket_start(start))
         figures.clicks, figures.unique_clickers = int(clicks), clickers
         total.clicks += int(clicks)
-    numbers = select(CLICKS.c.msisdn).where(*window, CLICKS.c.msisdn.is_not(None)).distinct()
-    clickers = select(func.count()).select_from(numbers.subquery())
-    total.unique_clickers = int(await conn.scalar(clickers) or 0)
     incoming = await _per_bucket(
         conn,
         bucket,
@@ -173,6 +180,19 @@ async def _engagement(
     for start, count in incoming:
         _figures(into, start).incoming = count
         total.incoming += count
+    return into
+
+
+async def _clickers_and_optouts(
+    conn: AsyncConnection, bucket: Bucket, since: datetime, until: datetime
+) -> dict[Any, Figures]:
+    """Unique clickers over the whole window; opt-outs and opt-ins per bucket and in total."""
+    into: dict[Any, Figures] = {}
+    total = _figures(into, TOTAL)
+    window = _window(CLICKS.c.received_at, since, until)
+    numbers = select(CLICKS.c.msisdn).where(*window, CLICKS.c.msisdn.is_not(None)).distinct()
+    clickers = select(func.count()).select_from(numbers.subquery())
+    total.unique_clickers = int(await conn.scalar(clickers) or 0)
     optouts = await _per_bucket(
         conn,
         bucket,
@@ -186,27 +206,73 @@ async def _engagement(
         figures.opt_outs, figures.opt_ins = opt_outs, opt_ins
         total.opt_outs += opt_outs
         total.opt_ins += opt_ins
+    return into
+
+
+def _merge_engagement(into: dict[Any, Figures], *parts: dict[Any, Figures]) -> None:
+    for part in parts:
+        for key, found in part.items():
+            figures = _figures(into, key)
+            figures.clicks += found.clicks
+            figures.unique_clickers += found.unique_clickers
+            figures.incoming += found.incoming
+            figures.opt_outs += found.opt_outs
+            figures.opt_ins += found.opt_ins
+
+
+Path = Literal["sql", "python"]
 
 
 async def window_stats(
-    engine: AsyncEngine, since: datetime, until: datetime, bucket: Bucket
+    engine: AsyncEngine,
+    since: datetime,
+    until: datetime,
+    bucket: Bucket,
+    path: Path | None = None,
 ) -> Stats:
-    """Figures per bucket (every bucket of the window, empty ones included) and in total."""
+    """Figures per bucket (every bucket of the window, empty ones included) and in total.
+    `path`: where message figures and percentiles are computed; by default in SQL on
+    PostgreSQL and in Python on SQLite (PostgreSQL can take the Python path, for comparison)."""
     into: dict[Any, Figures] = {}
-    async with engine.connect() as base:
-        conn = base
-        if base.dialect.name == "postgresql":
-            conn = await base.execution_options(isolation_level="REPEATABLE READ")
-        async with conn.begin():
+    in_sql = (path or ("sql" if engine.dialect.name == "postgresql" else "python")) == "sql"
+    buckets: dict[datetime, Unit] = {}
+    total = Unit()
+    hours: dict[datetime, HourFigures] = {}
+
+    async def messages_clickers_optouts(conn: AsyncConnection) -> dict[Any, Figures]:
+        nonlocal buckets, total, hours
+        if in_sql:
+            buckets, total = await window_units(conn, since, until, bucket)
+        else:
             hours = await hour_figures(conn, since, until)
-            await _engagement(conn, bucket, since, until, into)
-    _add_messages(hours, bucket, into)
-    _add_messages(hours, None, into)
-    buckets = [
+        return await _clickers_and_optouts(conn, bucket, since, until)
+
+    async with snapshot(engine) as (first, second):
+        if second is None:
+            parts = [
+                await messages_clickers_optouts(first),
+                await _clicks_and_replies(first, bucket, since, until),
+            ]
+        else:
+            parts = list(
+                await asyncio.gather(
+                    messages_clickers_optouts(first),
+                    _clicks_and_replies(second, bucket, since, until),
+                )
+            )
+    _merge_engagement(into, *parts)
+    if in_sql:
+        for start, unit in buckets.items():
+            _figures(into, start).take_messages(unit)
+        _figures(into, TOTAL).take_messages(total)
+    else:
+        _add_messages(hours, bucket, into)
+        _add_messages(hours, None, into)
+    rows = [
         {"start": start, **vars(_figures(into, start).finish())}
         for start in bucket_starts(since, until, bucket)
     ]
-    return Stats(since, until, bucket, _figures(into, TOTAL).finish(), buckets)
+    return Stats(since, until, bucket, _figures(into, TOTAL).finish(), rows)
 
 
 async def batch_figures(conn: AsyncConnection, batch_id: int) -> Figures:

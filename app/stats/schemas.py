@@ -15,6 +15,12 @@ class Figures(BaseModel):
     median_seconds_to_delivery: float | None = Field(
         description="Median of delivered_at - submitted_at over the delivered ones"
     )
+    p90_seconds_to_delivery: float | None = Field(
+        description="90th percentile of the same (interpolated, as percentile_cont)"
+    )
+    p95_seconds_to_delivery: float | None = Field(
+        description="95th percentile of the same (interpolated, as percentile_cont)"
+    )
     clicks: int
     unique_clickers: int = Field(description="Distinct numbers that clicked")
     click_through_rate: float | None = Field(description="unique_clickers / delivered")
@@ -34,6 +40,8 @@ _FIGURES_EXAMPLE: dict[str, Any] = {
     "pending": 20,
     "delivery_rate": 0.9583,
     "median_seconds_to_delivery": 4.2,
+    "p90_seconds_to_delivery": 31.5,
+    "p95_seconds_to_delivery": 58.0,
     "clicks": 140,
     "unique_clickers": 121,
     "click_through_rate": 0.1052,

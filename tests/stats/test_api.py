@@ -48,6 +48,8 @@ ZERO = {
     "pending": 0,
     "delivery_rate": None,
     "median_seconds_to_delivery": None,
+    "p90_seconds_to_delivery": None,
+    "p95_seconds_to_delivery": None,
     "clicks": 0,
     "unique_clickers": 0,
     "click_through_rate": None,
@@ -59,6 +61,14 @@ ZERO = {
 
 def figures(**values: Any) -> dict[str, Any]:
     return {**ZERO, **values}
+
+
+def delivery(median: float, p90: float, p95: float) -> dict[str, float]:
+    return {
+        "median_seconds_to_delivery": median,
+        "p90_seconds_to_delivery": p90,
+        "p95_seconds_to_delivery": p95,
+    }
 
 
 @pytest.fixture
@@ -111,7 +121,7 @@ async def test_hourly_figures_match_the_hand_computed_ones(harness: Harness) -> 
         failed=1,
         pending=1,
         delivery_rate=0.5,
-        median_seconds_to_delivery=20.0,
+        **delivery(20.0, 28.0, 29.0),  # 10 and 30 s
         clicks=2,
         unique_clickers=1,
         click_through_rate=0.5,
@@ -121,7 +131,7 @@ async def test_hourly_figures_match_the_hand_computed_ones(harness: Harness) -> 
         sent=2,
         delivered=2,
         delivery_rate=1.0,
-        median_seconds_to_delivery=40.0,
+        **delivery(40.0, 56.0, 58.0),  # 20 and 60 s
         clicks=1,
         unique_clickers=1,
         click_through_rate=0.5,
@@ -132,7 +142,7 @@ async def test_hourly_figures_match_the_hand_computed_ones(harness: Harness) -> 
         sent=1,
         delivered=1,
         delivery_rate=1.0,
-        median_seconds_to_delivery=5.0,
+        **delivery(5.0, 5.0, 5.0),
         clicks=1,
         unique_clickers=1,
         click_through_rate=1.0,
@@ -145,7 +155,7 @@ async def test_hourly_figures_match_the_hand_computed_ones(harness: Harness) -> 
         failed=1,
         pending=1,
         delivery_rate=0.7143,
-        median_seconds_to_delivery=20.0,
+        **delivery(20.0, 48.0, 54.0),  # 5, 10, 20, 30 and 60 s
         clicks=4,
         unique_clickers=3,
         click_through_rate=0.6,
@@ -167,7 +177,7 @@ async def test_daily_figures_and_window_edges(harness: Harness) -> None:
         failed=1,
         pending=1,
         delivery_rate=0.6667,
-        median_seconds_to_delivery=25.0,
+        **delivery(25.0, 51.0, 55.5),  # 10, 20, 30 and 60 s
         clicks=3,
         unique_clickers=2,
         click_through_rate=0.5,
@@ -178,7 +188,7 @@ async def test_daily_figures_and_window_edges(harness: Harness) -> None:
         sent=1,
         delivered=1,
         delivery_rate=1.0,
-        median_seconds_to_delivery=5.0,
+        **delivery(5.0, 5.0, 5.0),
         clicks=1,
         unique_clickers=1,
         click_through_rate=1.0,
@@ -232,6 +242,7 @@ async def test_kept_hours_give_the_same_figures_and_changes_show_at_once(
     noon = next(b for b in changed["buckets"] if b["start"] == "2026-11-20T12:00:00Z")
     assert (noon["delivered"], noon["pending"]) == (3, 0)
     assert noon["median_seconds_to_delivery"] == 30.0  # 10, 30 and 45 s
+    assert (noon["p90_seconds_to_delivery"], noon["p95_seconds_to_delivery"]) == (42.0, 43.5)
     assert changed["totals"]["delivered"] == 6
     await refresh(harness.engine)
     assert await stats(harness, **window) == changed

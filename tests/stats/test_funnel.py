@@ -29,8 +29,8 @@ async def _funnel(harness: Harness, **params: str | int) -> dict[str, Any]:
 
 
 async def test_the_window_funnel_follows_each_message_to_its_stage(harness: Harness) -> None:
-    now = datetime.now(UTC)
     sent = [await send_message(harness, f"+4477009001{n:02}", f"f-{n}") for n in range(6)]
+    now = datetime.now(UTC)  # after the sends: the STOP below must not predate them
     receipts = [
         (sent[0], "DELIVERED", 1),
         (sent[1], "DELIVERED", 1),
