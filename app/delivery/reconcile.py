@@ -28,7 +28,7 @@ from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 from app.delivery.linking import MessageRef, link_orphans, wait_for_receipt_writers
 from app.delivery.log_receipts import record_logs
 from app.delivery.log_search import settle_by_search
-from app.delivery.status_rules import SUBMITTED
+from app.delivery.status_rules import SUBMIT_UNKNOWN, SUBMITTED
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateAuthError, MobivateError, MobivateRefused
 from app.mobivate.models import MessageLog
@@ -145,7 +145,7 @@ async def _page(
             )
             .where(
                 MESSAGES.c.final.is_(False),
-                MESSAGES.c.submission == SUBMITTED,
+                MESSAGES.c.submission.in_((SUBMITTED, SUBMIT_UNKNOWN)),
                 MESSAGES.c.submitted_at < cutoff,
                 MESSAGES.c.id > after_id,
             )

@@ -29,8 +29,8 @@ from app.webhooks.ingest import StoredEvent
 
 CHANNEL = "event_feed"
 FEED_LOCK = 727_274_006
-FeedKind = Literal["receipt", "incoming", "click", "status", "optout"]
-FEED_KINDS: tuple[FeedKind, ...] = ("receipt", "incoming", "click", "status", "optout")
+FeedKind = Literal["receipt", "incoming", "click", "status", "optout", "batch"]
+FEED_KINDS: tuple[FeedKind, ...] = ("receipt", "incoming", "click", "status", "optout", "batch")
 
 _RECEIPT_FIELDS = {
     "occurred_at": "occurred_at",
