@@ -41,15 +41,10 @@ from app.mobivate.models import BatchItem, BatchRequest
 from app.mobivate.vocabulary import normalise_id
 from app.optouts.registry import is_opted_out
 from app.sending.batch_checks import skip
-from app.sending.progress import add_progress
+from app.sending.progress import UNKNOWN_OUTCOME, add_progress
 from app.sending.submission import mobivate_failure, optout_reasons, record_submission
 
 logger = logging.getLogger(__name__)
-
-UNKNOWN_OUTCOME = (
-    "the call to Mobivate may or may not have been made (the process making it stopped); "
-    "it is not repeated: reconciliation finds the messages Mobivate sent"
-)
 
 
 @dataclass(slots=True)

@@ -26,6 +26,10 @@ from app.sending.views import progress_json
 SUBMITTING = "submitting"
 OPEN_STATES = ("queued", SUBMITTING)
 OPEN_CHUNKS = ("pending", "calling")
+UNKNOWN_OUTCOME = (
+    "the call to Mobivate may or may not have been made (the process making it stopped); "
+    "it is not repeated: reconciliation finds the messages Mobivate sent"
+)
 
 
 async def add_progress(
@@ -64,7 +68,9 @@ async def settle(conn: AsyncConnection, batch_id: int) -> None:
             )
         ).scalar_one()
         if still_open == 0:
-            state = await _final_state(conn, batch_id, row["submitted"], row["error_message"])
+            state, error = await _final_state(
+                conn, batch_id, row["submitted"], row["error_message"]
+            )
             ids = (
                 await conn.execute(
                     select(CHUNKS.c.mobivate_batch_id)
@@ -75,22 +81,32 @@ async def settle(conn: AsyncConnection, batch_id: int) -> None:
             await conn.execute(
                 update(BATCHES)
                 .where(BATCHES.c.id == batch_id)
-                .values(state=state, mobivate_batch_ids=list(ids), lease_owner=None)
+                .values(
+                    state=state,
+                    mobivate_batch_ids=list(ids),
+                    lease_owner=None,
+                    error_message=error,
+                )
             )
     await announce(conn, batch_id, state, row)
 
 
 async def _final_state(
     conn: AsyncConnection, batch_id: int, submitted: int, error: str | None
-) -> str:
+) -> tuple[str, str | None]:
+    """The final state, and the batch's error."""
     unknown = (
         await conn.execute(
-            select(func.count()).where(CHUNKS.c.batch_id == batch_id, CHUNKS.c.state == "unknown")
+            select(func.sum(CHUNKS.c.size)).where(
+                CHUNKS.c.batch_id == batch_id, CHUNKS.c.state == "unknown"
+            )
         )
     ).scalar_one()
-    if error is None and unknown == 0:
-        return "submitted" if submitted > 0 else "failed"
-    return "partially_submitted" if submitted > 0 else "failed"
+    if unknown and error is None:
+        error = f"{unknown} message(s): {UNKNOWN_OUTCOME}"
+    if error is None:
+        return ("submitted" if submitted > 0 else "failed"), error
+    return ("partially_submitted" if submitted > 0 else "failed"), error
 
 
 async def announce(conn: AsyncConnection, batch_id: int, state: str, row: Any) -> None:
