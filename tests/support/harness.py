@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
@@ -83,11 +83,28 @@ class Harness:
         return await eventually(settled, what=f"batch {batch_id} settling", within=60)
 
     async def send_batch(self, messages: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
-        """A batch posted (which must be queued) and followed until it settles."""
+        """A batch posted (which must be queued) and followed until it settles, with its stored
+        messages under "messages" (id, to, reference, status) in request order."""
         response = await self.client.post("/api/v1/batches", json={"messages": messages, **fields})
         assert response.status_code == 202, response.text
         assert response.json()["state"] == "queued"
-        return await self.settled_batch(response.json()["id"])
+        body = await self.settled_batch(response.json()["id"])
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(
+                    OutboundMessage.id,
+                    OutboundMessage.msisdn,
+                    OutboundMessage.reference,
+                    OutboundMessage.status,
+                )
+                .where(OutboundMessage.batch_id == body["id"])
+                .order_by(OutboundMessage.id)
+            )
+            body["messages"] = [
+                {"id": id_, "to": to, "reference": reference, "status": status}
+                for id_, to, reference, status in rows.all()
+            ]
+        return body
 
     async def opt_out(self, *numbers: str) -> None:
         async with self.engine.begin() as conn:
