@@ -42,7 +42,7 @@ from app.sending.idempotency import IdempotencyError, request_hash
 from app.sending.schemas import SendBatchRequest
 from app.sending.submission import submit
 from app.sending.validation import InvalidSend
-from app.sending.views import get_batch
+from app.sending.views import batch_progress, get_batch
 
 CALLER = "command line"
 INTERRUPTED = 130
@@ -153,7 +153,7 @@ async def _follow(engine: Any, batch_id: int, out: TextIO, show: bool) -> dict[s
         progress.start()
     try:
         while True:
-            body = await get_batch(engine, batch_id)
+            body = await batch_progress(engine, batch_id)
             assert body is not None
             state, numbers = body["state"], body["progress"]
             if progress is not None:
@@ -164,7 +164,9 @@ async def _follow(engine: Any, batch_id: int, out: TextIO, show: bool) -> dict[s
                     task = progress.add_task(description, total=body["requested"])
                 progress.update(task, completed=done, description=description)
             if state not in ("queued", "submitting"):
-                return body
+                final = await get_batch(engine, batch_id)
+                assert final is not None
+                return final
             await asyncio.sleep(POLL_SECONDS)
     finally:
         if progress is not None:

@@ -21,7 +21,10 @@ its later chunks are not sent: their messages are stored as `submit_failed` ("no
 earlier call failed").
 """
 
+import contextlib
 import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,6 +50,15 @@ from app.sending.submission import mobivate_failure, optout_reasons, record_subm
 logger = logging.getLogger(__name__)
 
 
+# One write transaction at a time in this process (SQLite takes one writer at a time, and its
+# busy wait would otherwise cost the planner and the sender ~0.5 s a transaction each).
+Writing = Callable[[], AbstractAsyncContextManager[object]]
+
+
+def no_lock() -> AbstractAsyncContextManager[object]:
+    return contextlib.nullcontext()
+
+
 @dataclass(slots=True)
 class Claimed:
     chunk_id: int
@@ -59,7 +71,9 @@ class Claimed:
     halted: bool
 
 
-async def claim_chunk(engine: AsyncEngine, owner: str, lease: timedelta) -> Claimed | None:
+async def claim_chunk(
+    engine: AsyncEngine, owner: str, lease: timedelta, writing: Writing = no_lock
+) -> Claimed | None:
     """Take the oldest pending chunk and store its messages as `submitting`."""
     now = utcnow()
     candidate = (
@@ -70,7 +84,7 @@ async def claim_chunk(engine: AsyncEngine, owner: str, lease: timedelta) -> Clai
     )
     if engine.dialect.name == "postgresql":
         candidate = candidate.with_for_update(skip_locked=True)
-    async with engine.begin() as conn:
+    async with writing(), engine.begin() as conn:
         row = (
             await conn.execute(
                 update(CHUNKS)
@@ -157,13 +171,16 @@ async def _store_messages(
         }
         for _, msisdn, originator, text, reference, encoding, parts in items
     ]
-    result = await conn.execute(
-        insert(MESSAGES).returning(
-            MESSAGES.c.id, MESSAGES.c.reference, sort_by_parameter_order=True
-        ),
-        rows,
+    # A plain executemany: with RETURNING, SQLite takes ~4 times as long (measured: 1,000 rows
+    # in 70 ms against 260-330 ms).
+    await conn.execute(insert(MESSAGES), rows)
+    references = [row["reference"] for row in rows]
+    stored = await conn.execute(
+        select(MESSAGES.c.id).where(
+            MESSAGES.c.batch_id == batch["id"], MESSAGES.c.reference.in_(references)
+        )
     )
-    return [message_id for message_id, _ in result.all()]
+    return list(stored.scalars())
 
 
 def batch_request(batch: dict[str, Any], items: list[list[Any]]) -> BatchRequest:
@@ -187,14 +204,18 @@ def batch_request(batch: dict[str, Any], items: list[list[Any]]) -> BatchRequest
     )
 
 
-async def submit_chunk(engine: AsyncEngine, mobivate: MobivateClient, claimed: Claimed) -> None:
+async def submit_chunk(
+    engine: AsyncEngine, mobivate: MobivateClient, claimed: Claimed, writing: Writing = no_lock
+) -> None:
     """Make the chunk's call (unless there is nothing to send or an earlier call failed) and
     record its outcome."""
     if not claimed.message_ids:
-        await _record(engine, claimed, None, None)
+        async with writing():
+            await _record(engine, claimed, None, None)
         return
     if claimed.halted:
-        await _record(engine, claimed, None, "not sent: an earlier call failed")
+        async with writing():
+            await _record(engine, claimed, None, "not sent: an earlier call failed")
         return
     try:
         sent = await mobivate.send_batch(batch_request(claimed.batch, claimed.items))
@@ -205,9 +226,11 @@ async def submit_chunk(engine: AsyncEngine, mobivate: MobivateClient, claimed: C
             claimed.number + 1,
             mobivate_failure(exc)[2],
         )
-        await _record(engine, claimed, exc, None)
+        async with writing():
+            await _record(engine, claimed, exc, None)
         return
-    await _record(engine, claimed, sent.id, None)
+    async with writing():
+        await _record(engine, claimed, sent.id, None)
 
 
 async def _record(
@@ -265,11 +288,17 @@ async def _record(
         await add_progress(conn, claimed.batch_id, **progress)
 
 
-async def expire_calls(engine: AsyncEngine) -> int:
+async def expire_calls(engine: AsyncEngine, writing: Writing = no_lock) -> int:
     """Chunks left `calling` past their lease become `unknown`, their messages
     `submit_unknown`; never called again. How many chunks."""
     now = utcnow()
-    async with engine.begin() as conn:
+    ran_out = (
+        select(CHUNKS.c.id).where(CHUNKS.c.state == "calling", CHUNKS.c.lease_until < now).limit(1)
+    )
+    async with engine.connect() as conn:
+        if (await conn.execute(ran_out)).first() is None:
+            return 0
+    async with writing(), engine.begin() as conn:
         expired = (
             await conn.execute(
                 update(CHUNKS)

@@ -33,6 +33,7 @@ from app.lookups.lookup import LookupPolicy
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateError
 from app.sending.batch_checks import check_items
+from app.sending.chunks import Writing, no_lock
 from app.sending.progress import OPEN_STATES, SUBMITTING, add_progress
 from app.sending.recipients import Chooser
 from app.sending.submission import mobivate_failure, new_reference
@@ -50,7 +51,9 @@ class Checks:
     lookups: LookupPolicy
 
 
-async def claim_batch(engine: AsyncEngine, owner: str, lease: timedelta) -> dict[str, Any] | None:
+async def claim_batch(
+    engine: AsyncEngine, owner: str, lease: timedelta, writing: Writing = no_lock
+) -> dict[str, Any] | None:
     """Take the oldest batch still to plan whose lease is free or ran out."""
     now = utcnow()
     candidate = (
@@ -65,7 +68,7 @@ async def claim_batch(engine: AsyncEngine, owner: str, lease: timedelta) -> dict
     )
     if engine.dialect.name == "postgresql":
         candidate = candidate.with_for_update(skip_locked=True)
-    async with engine.begin() as conn:
+    async with writing(), engine.begin() as conn:
         row = (
             (
                 await conn.execute(
@@ -99,7 +102,9 @@ class Planner:
         batch: dict[str, Any],
         owner: str,
         lease: timedelta,
+        writing: Writing = no_lock,
     ) -> None:
+        self._writing = writing
         self._engine = engine
         self._mobivate = mobivate
         self._checks = checks
@@ -191,7 +196,7 @@ class Planner:
             ]
             for index, message, _ in take
         ]
-        async with self._engine.begin() as conn:
+        async with self._writing(), self._engine.begin() as conn:
             await self._renew(conn, checked=cut)
             await conn.execute(insert(CHUNKS).values(self._chunk(number, rows, now_skipped)))
         return number + 1, rest, later
@@ -222,7 +227,7 @@ class Planner:
             raise LeaseLost(f"batch {self._id}")
 
     async def _finish(self, number: int, skipped: list[dict[str, Any]], requested: int) -> None:
-        async with self._engine.begin() as conn:
+        async with self._writing(), self._engine.begin() as conn:
             await self._renew(conn, checked=requested, prepared=True)
             if skipped:
                 await conn.execute(insert(CHUNKS).values(self._chunk(number, [], skipped)))
@@ -248,7 +253,7 @@ class Planner:
         else:
             assert isinstance(exc, ServiceError)
             message, status = exc.detail, exc.status
-        async with self._engine.begin() as conn:
+        async with self._writing(), self._engine.begin() as conn:
             await self._renew(conn, prepared=True, total=0)
             await conn.execute(
                 update(BATCHES)

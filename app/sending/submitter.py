@@ -11,6 +11,7 @@ chunk planned by it, wakes them at once. Stopping lets a call in progress finish
 (up to MOBIVATE_TIMEOUT_SECONDS), so a restart leaves no call whose outcome is unknown.
 """
 
+import asyncio
 import logging
 import os
 import socket
@@ -23,7 +24,7 @@ from app.config import Settings
 from app.core.background import Worker, log_and_retry_after
 from app.lookups.lookup import LookupPolicy
 from app.mobivate.client import MobivateClient
-from app.sending.chunks import claim_chunk, expire_calls, submit_chunk
+from app.sending.chunks import Writing, claim_chunk, expire_calls, no_lock, submit_chunk
 from app.sending.planning import Checks, Planner, claim_batch
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,10 @@ class BatchSubmitter:
         self._lease = timedelta(seconds=settings.batch_lease_seconds)
         self._poll = settings.batch_poll_seconds
         self.owner = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._writing: Writing = no_lock
+        if engine.dialect.name == "sqlite":
+            lock = asyncio.Lock()
+            self._writing = lambda: lock
         retry = log_and_retry_after(self._poll, "batch submission failed; retrying")
         self._planner = Worker("batch-planner", self._plan, on_error=retry)
         self._sender = Worker(
@@ -63,19 +68,25 @@ class BatchSubmitter:
         self._sender.wake()
 
     async def _plan(self) -> float:
-        batch = await claim_batch(self._engine, self.owner, self._lease)
+        batch = await claim_batch(self._engine, self.owner, self._lease, self._writing)
         if batch is None:
             return self._poll
         planner = Planner(
-            self._engine, self._mobivate, self._checks, batch, self.owner, self._lease
+            self._engine,
+            self._mobivate,
+            self._checks,
+            batch,
+            self.owner,
+            self._lease,
+            self._writing,
         )
         await planner.run(self._sender.wake)
         return 0
 
     async def _send(self) -> float:
-        await expire_calls(self._engine)
-        claimed = await claim_chunk(self._engine, self.owner, self._lease)
+        await expire_calls(self._engine, self._writing)
+        claimed = await claim_chunk(self._engine, self.owner, self._lease, self._writing)
         if claimed is None:
             return self._poll
-        await submit_chunk(self._engine, self._mobivate, claimed)
+        await submit_chunk(self._engine, self._mobivate, claimed, self._writing)
         return 0

@@ -227,6 +227,30 @@ async def load_batch(conn: AsyncConnection, batch_id: int) -> dict[str, Any] | N
     return batch_json(row, dict(sorted(counts.items())), final, later)
 
 
+async def batch_progress(engine: AsyncEngine, batch_id: int) -> dict[str, Any] | None:
+    """The batch's state, size and progress alone: one row, cheap to ask about often."""
+    async with engine.connect() as conn:
+        row = (
+            (
+                await conn.execute(
+                    select(
+                        BATCHES.c.state,
+                        BATCHES.c.requested,
+                        BATCHES.c.checked,
+                        BATCHES.c.total,
+                        BATCHES.c.submitted,
+                        BATCHES.c.not_submitted,
+                    ).where(BATCHES.c.id == batch_id)
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        return None
+    return {"state": row["state"], "requested": row["requested"], "progress": progress_json(row)}
+
+
 async def get_batch(engine: AsyncEngine, batch_id: int) -> dict[str, Any] | None:
     """The batch with its messages per status and its statistics."""
     async with engine.connect() as conn:
