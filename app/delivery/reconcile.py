@@ -1,6 +1,7 @@
 """Reconciliation: asking Mobivate about sent messages that are still not final.
 
-For messages submitted longer ago than `older_than` and still without a final status, in pages:
+For messages submitted longer ago than `older_than` and still without a final status (batch
+messages whose call's outcome is unknown, `submit_unknown`, included), in pages:
 1. link receipts that were stored but never linked to them (see `delivery.link_orphans`);
 2. ask Mobivate's message log (`GET /message/{id}`) about those with a Mobivate id, a few at
    a time, and record each reported status as a receipt with source "reconciliation" (see
