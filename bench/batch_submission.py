@@ -112,7 +112,10 @@ async def service(args: argparse.Namespace, url: str) -> dict[str, Any]:
                 raise SystemExit(f"HTTP {response.status_code}: {response.text[:500]}")
             batch_id = response.json()["id"]
             engine = app.state.runtime.engine
-            while (await batch_progress(engine, batch_id) or {})["state"] in OPEN:
+            while True:
+                progress = await batch_progress(engine, batch_id)
+                if progress is None or progress["state"] not in OPEN:
+                    break
                 await asyncio.sleep(POLL_SECONDS)
             settled = time.perf_counter() - started
             body = (await client.get(f"/api/v1/batches/{batch_id}")).json()
