@@ -178,6 +178,7 @@ async def test_dry_run_ignores_the_idempotency_key(harness: Harness) -> None:
         "/api/v1/batches", json={"messages": messages}, headers=headers
     )
     assert real.status_code == 202, real.text
+    await harness.settled_batch(real.json()["id"])
 
 
 async def test_dry_run_needs_no_api_key_unless_numbers_are_verified(database_url: str) -> None:

@@ -56,7 +56,9 @@ async def test_same_key_with_another_body_is_422(harness: Harness) -> None:
 
 async def test_keys_are_separate_per_endpoint(harness: Harness) -> None:
     assert (await post(harness, "/api/v1/messages", SINGLE, "shared")).status_code == 201
-    assert (await post(harness, "/api/v1/batches", BATCH, "shared")).status_code == 202
+    batch = await post(harness, "/api/v1/batches", BATCH, "shared")
+    assert batch.status_code == 202, batch.text
+    await harness.settled_batch(batch.json()["id"])
 
 
 async def test_concurrent_duplicates_send_once(harness: Harness) -> None:
