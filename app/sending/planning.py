@@ -17,6 +17,7 @@ anything is sent, with the reason as its error; the recipients left out so far a
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -114,7 +115,9 @@ class Planner:
         self._id: int = batch["id"]
         self._size: int = batch["chunk_size"] or 1000
 
-    async def run(self, on_chunk: Any) -> None:
+    async def run(self, on_chunk: Callable[[], None], stopping: Callable[[], bool]) -> None:
+        """Plan the batch, calling `on_chunk` after each chunk written; when `stopping()` says
+        so, give the batch up (from the first message not yet in a chunk) for another process."""
         async with self._engine.connect() as conn:
             blob = (
                 await conn.execute(
@@ -147,6 +150,9 @@ class Planner:
         start = self._batch["checked"]
         requested = len(items)
         for begin in range(start, requested, self._size):
+            if stopping():
+                await self._release()
+                return
             end = min(begin + self._size, requested)
             valid, invalid = check_items(
                 ((index, tuple(items[index])) for index in range(begin, end)),
@@ -215,6 +221,15 @@ class Planner:
             "created_at": now,
             "updated_at": now,
         }
+
+    async def _release(self) -> None:
+        async with self._writing(), self._engine.begin() as conn:
+            await conn.execute(
+                update(BATCHES)
+                .where(BATCHES.c.id == self._id, BATCHES.c.lease_owner == self._owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+        logger.info("batch %d: planning stopped, left for another process", self._id)
 
     async def _renew(self, conn: AsyncConnection, **values: Any) -> None:
         now = utcnow()

@@ -8,7 +8,8 @@
 They share the work with every other process on the same database through leases, and poll
 every BATCH_POLL_SECONDS for work another process queued; a batch queued by this process, or a
 chunk planned by it, wakes them at once. Stopping lets a call in progress finish and be recorded
-(up to MOBIVATE_TIMEOUT_SECONDS), so a restart leaves no call whose outcome is unknown.
+(up to MOBIVATE_TIMEOUT_SECONDS), so a restart leaves no call whose outcome is unknown, and
+the planner give its batch up for the next process at once.
 """
 
 import asyncio
@@ -47,7 +48,9 @@ class BatchSubmitter:
             lock = asyncio.Lock()
             self._writing = lambda: lock
         retry = log_and_retry_after(self._poll, "batch submission failed; retrying")
-        self._planner = Worker("batch-planner", self._plan, on_error=retry)
+        self._stopping = False
+        # Planning stops between two slices of messages (~60 ms each).
+        self._planner = Worker("batch-planner", self._plan, on_error=retry, stop_grace=5.0)
         self._sender = Worker(
             "batch-sender",
             self._send,
@@ -56,10 +59,12 @@ class BatchSubmitter:
         )
 
     def start(self) -> None:
+        self._stopping = False
         self._planner.start()
         self._sender.start()
 
     async def stop(self) -> None:
+        self._stopping = True
         await self._planner.stop()
         await self._sender.stop()
 
@@ -80,7 +85,7 @@ class BatchSubmitter:
             self._lease,
             self._writing,
         )
-        await planner.run(self._sender.wake)
+        await planner.run(self._sender.wake, lambda: self._stopping)
         return 0
 
     async def _send(self) -> float:
