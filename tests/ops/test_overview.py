@@ -86,7 +86,12 @@ async def test_a_batch_being_sent_shows_with_its_progress_until_it_settles(
             return held[0].calls >= 1
 
         await eventually(calling, what="the first call")
-        during = (await harness.client.get("/api/v1/overview")).json()["batches_sending"]
+
+        async def planned() -> list[dict[str, object]]:
+            sending = (await harness.client.get("/api/v1/overview")).json()["batches_sending"]
+            return [batch for batch in sending if batch["total"] is not None]
+
+        during = await eventually(planned, what="the batch planned while its calls wait")
         held[0].go.set()
         await harness.settled_batch(response.json()["id"])
         after = (await harness.client.get("/api/v1/overview")).json()["batches_sending"]
