@@ -384,6 +384,20 @@ class Settings(BaseSettings):
         "1,000). The opt-out registry is asked again before each call, so a smaller size "
         "protects more of a large batch from a STOP that arrives while it is being sent.",
     )
+    batch_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a process holds a batch it is checking, or a call to Mobivate it "
+        "is making, before another process may take the batch over or count the call's outcome "
+        "as unknown (`submit_unknown`, never repeated). Keep it well above "
+        "`MOBIVATE_TIMEOUT_SECONDS`.",
+    )
+    batch_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often every process looks for batches to check and calls to make that "
+        "another process queued (its own wake it at once).",
+    )
     idempotency_ttl_hours: float = Field(
         default=24.0, gt=0, description="How long an `Idempotency-Key` keeps its response."
     )

@@ -44,6 +44,7 @@ from app.optouts.sync import PeriodicOptoutSync
 from app.registration.registrar import start_registration
 from app.registration.silence_watch import SilenceWatch
 from app.sending.replies import AutoReplies
+from app.sending.submitter import BatchSubmitter
 from app.stats.rollup import RollupTask
 from app.subscriptions.ingest_step import WakeDeliveries
 from app.subscriptions.targets import delivery_http_client
@@ -74,6 +75,9 @@ class Runtime:
     quarantine: Quarantine
     # Sends the deliveries to subscribers; started only while serving.
     subscriptions: SubscriptionWorker
+    # Checks and sends queued batches; None without MOBIVATE_API_KEY; started only while
+    # serving (`send-batch` starts it while it waits).
+    batches: BatchSubmitter | None
     # Only while serving:
     webhooks: WebhookReceiver | None = None
     registration: Worker | None = None
@@ -240,6 +244,9 @@ async def open_runtime(
             replies=replies,
         )
         quarantine = Quarantine(settings.spool_dir, max_body_bytes=settings.max_body_bytes)
+        batches = None if mobivate is None else BatchSubmitter(engine, settings, mobivate)
+        if batches is not None:
+            stack.push_async_callback(batches.stop)
         parts = (
             settings,
             engine,
@@ -251,6 +258,7 @@ async def open_runtime(
             feed,
             quarantine,
             subscriptions,
+            batches,
         )
         if not serving:
             await writer.start()
@@ -263,6 +271,8 @@ async def open_runtime(
         stack.push_async_callback(subscriptions.stop)
         await writer.start()
         stack.push_async_callback(writer.stop)
+        if batches is not None:
+            batches.start()
         spool = await open_outage_spool(settings, engine, writer, quarantine)
         stack.push_async_callback(spool.stop)
         receiver = WebhookReceiver(

@@ -5,7 +5,7 @@
 
 In-process (the app over ASGI, Mobivate being the fake Mobivate's transport), on a throwaway
 SQLite database unless --database-url names an empty database. Three campaigns of the same
-numbers, each timed as one `POST /api/v1/batches`:
+numbers, each timed from its `POST /api/v1/batches` until its background submission settles:
 1. the reference: without `verify_numbers`;
 2. verified, nothing cached: every number is looked up;
 3. verified again: every answer comes from the cache.
@@ -49,13 +49,23 @@ async def campaign(
         json={"name": "bench", "messages": messages, "verify_numbers": verify},
         timeout=600,
     )
+    if response.status_code != 202:
+        raise SystemExit(f"batch refused: HTTP {response.status_code}: {response.text[:500]}")
+    body = await settled(client, response.json()["id"])
     seconds = time.perf_counter() - started
-    if response.status_code != 201:
-        raise SystemExit(f"batch failed: HTTP {response.status_code}: {response.text[:500]}")
-    body = response.json()
+    if body["state"] != "submitted":
+        raise SystemExit(f"batch {body['state']}: {body['error']}")
     calls = Counter(request.path for request in fake.requests[before:])
     skipped = [entry["index"] for entry in body["skipped"] if entry["reason"] == "hlr_unreachable"]
     return {"seconds": seconds, "calls": dict(calls), "skipped": skipped, "sent": body["accepted"]}
+
+
+async def settled(client: httpx.AsyncClient, batch_id: int) -> dict[str, Any]:
+    while True:
+        body: dict[str, Any] = (await client.get(f"/api/v1/batches/{batch_id}")).json()
+        if body["state"] not in ("queued", "submitting"):
+            return body
+        await asyncio.sleep(0.05)
 
 
 async def run(args: argparse.Namespace) -> int:

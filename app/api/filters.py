@@ -168,7 +168,7 @@ class FeedQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: list[Literal["receipt", "incoming", "click", "status", "optout"]] | None = Field(
+    kind: list[Literal["receipt", "incoming", "click", "status", "optout", "batch"]] | None = Field(
         None, description="Only these kinds (repeat the parameter for several)"
     )
     msisdn: str | None = MSISDN_FIELD
@@ -221,6 +221,6 @@ class MessageQuery(ListQuery):
 class BatchQuery(ListQuery):
     """Filters of the batch list; `since`/`until` apply to when it was created."""
 
-    state: Literal["submitting", "submitted", "partially_submitted", "failed"] | None = Field(
-        None, description="Only batches in this state"
+    state: Literal["queued", "submitting", "submitted", "partially_submitted", "failed"] | None = (
+        Field(None, description="Only batches in this state")
     )

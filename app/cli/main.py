@@ -1,7 +1,7 @@
 """`mobivate-hooks`: the service's command-line tool. One module per command family:
 `serve` (serve, migrate, webhook-urls), `webhooks` (reprocess, purge), `mobivate`
 (register-webhooks, check-mobivate, fake-mobivate), `optouts` (sync-optouts, audit-optouts)
-and `delivery` (reconcile); exit codes in `exits`."""
+`delivery` (reconcile) and `batches` (send-batch); exit codes in `exits`."""
 
 import argparse
 import os
@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
+from app.cli.batches import add_batch_commands
 from app.cli.delivery import add_reconcile_command
 from app.cli.exits import ExitCode, database_error_line, raised_by_the_database
 from app.cli.mobivate import add_mobivate_commands
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_mobivate_commands(commands)
     add_optout_commands(commands)
     add_reconcile_command(commands)
+    add_batch_commands(commands)
     return parser
 
 

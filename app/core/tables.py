@@ -334,7 +334,7 @@ class Batch(Base):
     spread_hours: Mapped[int | None] = mapped_column(Integer)
     shorten_urls: Mapped[bool] = mapped_column(Boolean, default=False)
     exclude_duplicates: Mapped[bool] = mapped_column(Boolean, default=True)
-    # submitting | submitted | partially_submitted | failed
+    # queued | submitting | submitted | partially_submitted | failed
     state: Mapped[str] = mapped_column(String(24))
     requested: Mapped[int] = mapped_column(Integer)
     # Recipients left out before sending: [{"index", "to", "reason", "detail"}, ...]
@@ -344,6 +344,69 @@ class Batch(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The default originator of its messages, and how it is sent (see app/sending/queue.py).
+    originator: Mapped[str | None] = mapped_column(String(16))
+    verify_numbers: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    chunk_size: Mapped[int | None] = mapped_column(Integer)
+    # Progress: messages to send once checked (null until then), those Mobivate accepted, and
+    # those it did not (refused, failed, outcome unknown, opted out while the batch was sent).
+    total: Mapped[int | None] = mapped_column(Integer)
+    submitted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    not_submitted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Messages of the request checked and planned so far (in request order), and whether all
+    # of them are.
+    checked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    prepared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The process checking the request, until when.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_batches_state_id", "state", "id"),)
+
+
+class BatchInput(Base):
+    """A batch's messages as posted, kept until they are checked and planned into chunks."""
+
+    __tablename__ = "batch_inputs"
+
+    batch_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    # orjson of [[to, text, originator, reference], ...] in request order.
+    items: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BatchChunk(Base):
+    """One call to Mobivate's batch endpoint, planned when the batch was checked.
+
+    pending -> calling (its messages stored as `submitting`, the call under way: a lease)
+    -> done (Mobivate answered, or the call was not made); a `calling` chunk whose lease ran
+    out becomes `unknown`: the call may have reached Mobivate, so it is never made again.
+    """
+
+    __tablename__ = "batch_chunks"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("batches.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    size: Mapped[int] = mapped_column(Integer)
+    # [[index, msisdn, originator, text, reference, encoding, parts], ...]
+    items: Mapped[list[Any]] = mapped_column(JSONType)
+    # Recipients left out, checked with this chunk: [{"index", "to", "reason", "detail"}, ...]
+    skipped: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    call_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    mobivate_batch_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("batch_id", "number"),
+        Index("ix_batch_chunks_state_batch_id_number", "state", "batch_id", "number"),
+    )
 
 
 class OutboundMessage(Base):
@@ -616,6 +679,8 @@ OPTOUT_EVENTS = _table_of(OptoutEvent)
 OPTOUT_REVIEWS = _table_of(OptoutReview)
 OUTBOX_MESSAGES = _table_of(OutboxMessage)
 BATCHES = _table_of(Batch)
+BATCH_INPUTS = _table_of(BatchInput)
+BATCH_CHUNKS = _table_of(BatchChunk)
 OUTBOUND_MESSAGES = _table_of(OutboundMessage)
 IDEMPOTENCY_KEYS = _table_of(IdempotencyKey)
 FEED_EVENTS = _table_of(FeedEvent)

@@ -1,6 +1,7 @@
 """Reconciliation: asking Mobivate about sent messages that are still not final.
 
-For messages submitted longer ago than `older_than` and still without a final status, in pages:
+For messages submitted longer ago than `older_than` and still without a final status (batch
+messages whose call's outcome is unknown, `submit_unknown`, included), in pages:
 1. link receipts that were stored but never linked to them (see `delivery.link_orphans`);
 2. ask Mobivate's message log (`GET /message/{id}`) about those with a Mobivate id, a few at
    a time, and record each reported status as a receipt with source "reconciliation" (see
@@ -28,7 +29,7 @@ from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 from app.delivery.linking import MessageRef, link_orphans, wait_for_receipt_writers
 from app.delivery.log_receipts import record_logs
 from app.delivery.log_search import settle_by_search
-from app.delivery.status_rules import SUBMITTED
+from app.delivery.status_rules import SUBMIT_UNKNOWN, SUBMITTED
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import MobivateAuthError, MobivateError, MobivateRefused
 from app.mobivate.models import MessageLog
@@ -145,7 +146,7 @@ async def _page(
             )
             .where(
                 MESSAGES.c.final.is_(False),
-                MESSAGES.c.submission == SUBMITTED,
+                MESSAGES.c.submission.in_((SUBMITTED, SUBMIT_UNKNOWN)),
                 MESSAGES.c.submitted_at < cutoff,
                 MESSAGES.c.id > after_id,
             )

@@ -2,7 +2,8 @@
 
 A message's status moves through three phases:
 
-* local (ours, before any receipt): ``submitting``, ``submitted``, ``submit_failed``, ``refused``;
+* local (ours, before any receipt): ``submitting``, ``submitted``, ``submit_failed``, ``refused``,
+  ``submit_unknown`` (the call to Mobivate may or may not have been made; never made again);
 * in flight (Mobivate's): ``ACCEPTED``, ``INTERIM_QUEUED``, ``INTERIM_ACKNOWLEDGED``, ``RETRY``,
   ``UNKNOWN``, and any status name this table does not know unless it starts with ``FAILED_``;
 * final (Mobivate's): ``DELIVERED``, or a failure: ``EXPIRED``, ``DELETED``, ``UNDELIVERABLE``,
@@ -30,6 +31,7 @@ __all__ = [
     "SUBMITTED",
     "SUBMITTING",
     "SUBMIT_FAILED",
+    "SUBMIT_UNKNOWN",
     "Phase",
     "ReceiptEffect",
     "ReceiptFacts",
@@ -44,8 +46,9 @@ __all__ = [
 SUBMITTING = "submitting"
 SUBMITTED = "submitted"
 SUBMIT_FAILED = "submit_failed"
+SUBMIT_UNKNOWN = "submit_unknown"
 REFUSED = "refused"
-LOCAL_STATUSES = frozenset({SUBMITTING, SUBMITTED, SUBMIT_FAILED, REFUSED})
+LOCAL_STATUSES = frozenset({SUBMITTING, SUBMITTED, SUBMIT_FAILED, SUBMIT_UNKNOWN, REFUSED})
 
 DELIVERED = "DELIVERED"
 _FAILURES = frozenset({"EXPIRED", "DELETED", "UNDELIVERABLE", "REJECTED"})

@@ -1,10 +1,11 @@
 """Writing and reading the live feed (`event_feed`).
 
-Every receipt, incoming message and click stored, every change of a sent message's status and
-every opt-out or opt-in gets one feed entry, inserted in the same transaction as what it
-describes, so an entry exists exactly when its event is committed: webhook events by the ingest
-writer's hook (one multi-row INSERT per batch), opt-outs by `app.optouts.registry`, and status
-changes by triggers on `outbound_messages` (migration 0005), whatever code changes the status.
+Every receipt, incoming message and click stored, every change of a sent message's status,
+every opt-out or opt-in and every step of a batch's submission gets one feed entry, inserted in
+the same transaction as what it describes, so an entry exists exactly when its event is
+committed: webhook events by the ingest writer's hook (one multi-row INSERT per batch), opt-outs
+by `app.optouts.registry`, batch progress by `app.sending.progress`, and status changes by
+triggers on `outbound_messages` (migration 0005), whatever code changes the status.
 On PostgreSQL a statement trigger on `event_feed` sends `NOTIFY event_feed` at commit, which
 wakes the readers of every replica.
 
@@ -33,8 +34,8 @@ from app.webhooks.rows import Row
 
 CHANNEL = "event_feed"
 FEED_LOCK = 727_274_006
-FeedKind = Literal["receipt", "incoming", "click", "status", "optout"]
-FEED_KINDS: tuple[FeedKind, ...] = ("receipt", "incoming", "click", "status", "optout")
+FeedKind = Literal["receipt", "incoming", "click", "status", "optout", "batch"]
+FEED_KINDS: tuple[FeedKind, ...] = ("receipt", "incoming", "click", "status", "optout", "batch")
 
 _RECEIPT_FIELDS = {
     "occurred_at": "occurred_at",

@@ -1,6 +1,7 @@
 """`GET /api/v1/overview`: what an operator checks first, in one answer (the ops page at `/ui/`
 shows it): readiness as /readyz has it, the webhook registrations, the opt-out outbox and the
-outage spool, and how many sent messages wait for a final receipt. Every figure is read when
+outage spool, how many sent messages wait for a final receipt, and the batches being sent with
+their progress. Every figure is read when
 asked, from the database every replica shares (the spool is this instance's own)."""
 
 from datetime import datetime
@@ -8,10 +9,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.deps import EngineDep, SettingsDep, WebhookSecretDep, runtime_part
 from app.api.docs import ERRORS
 from app.core.db import utcnow
+from app.core.tables import BATCHES
 from app.ops.health import database_checks, readiness
 from app.ops.state_metrics import take_snapshot
 from app.registration.status import RegistrationStatus, registration_status
@@ -25,6 +29,22 @@ class OutboxOut(BaseModel):
     failed: int = Field(description="Pushes Mobivate refused for good (GET /api/v1/optout-pushes)")
     oldest_pending_at: datetime | None = Field(description="When the oldest waiting push was made")
     oldest_pending_age_seconds: float = Field(description="Its age (0 when none waits)")
+
+
+# The batches shown, newest first.
+SENDING_SHOWN = 10
+
+
+class BatchSendingOut(BaseModel):
+    id: int
+    name: str | None
+    state: str = Field(description="queued or submitting")
+    requested: int
+    checked: int = Field(description="Messages checked so far")
+    total: int | None = Field(description="Messages to send (null until all are checked)")
+    submitted: int = Field(description="Messages Mobivate accepted")
+    not_submitted: int = Field(description="Messages refused, failed or left out late")
+    created_at: datetime
 
 
 class OverviewOut(BaseModel):
@@ -68,6 +88,19 @@ class OverviewOut(BaseModel):
                         "oldest_pending_age_seconds": 4.1,
                     },
                     "messages_in_flight": 20,
+                    "batches_sending": [
+                        {
+                            "id": 12,
+                            "name": "November sale",
+                            "state": "submitting",
+                            "requested": 100000,
+                            "checked": 100000,
+                            "total": 99870,
+                            "submitted": 42000,
+                            "not_submitted": 3,
+                            "created_at": "2026-11-22T09:14:55Z",
+                        }
+                    ],
                     "taken_at": "2026-11-22T09:15:02Z",
                 }
             ]
@@ -83,6 +116,10 @@ class OverviewOut(BaseModel):
     )
     outbox: OutboxOut | None = Field(description="Null while the database is unreachable")
     messages_in_flight: int | None = Field(description="Sent messages without a final status yet")
+    batches_sending: list[BatchSendingOut] | None = Field(
+        description=f"Batches still being checked or sent, newest first (at most "
+        f"{SENDING_SHOWN}), with their progress; null while the database is unreachable"
+    )
     taken_at: datetime
 
 
@@ -90,7 +127,7 @@ class OverviewOut(BaseModel):
     "/overview",
     response_model=OverviewOut,
     responses=ERRORS,
-    summary="Readiness, registrations, opt-out outbox, spool and messages in flight",
+    summary="Readiness, registrations, opt-out outbox, spool, messages in flight, batches sending",
 )
 async def get_overview(
     engine: EngineDep,
@@ -99,7 +136,7 @@ async def get_overview(
     webhooks: Annotated[WebhookReceiver, runtime_part("webhooks", WebhookReceiver)],
 ) -> OverviewOut:
     ready, body = readiness(await database_checks(engine, settings, secret, webhooks), webhooks)
-    registrations = outbox = in_flight = None
+    registrations = outbox = in_flight = sending = None
     if body["checks"].get("database") == "ok":
         registrations = await registration_status(engine, settings, secret)
         snapshot = await take_snapshot(engine)
@@ -110,6 +147,7 @@ async def get_overview(
             oldest_pending_age_seconds=round(snapshot.outbox_oldest_pending_age, 3),
         )
         in_flight = snapshot.messages_in_flight
+        sending = await batches_sending(engine)
     return OverviewOut(
         status=body["status"],
         ready=ready,
@@ -118,5 +156,18 @@ async def get_overview(
         registrations=registrations,
         outbox=outbox,
         messages_in_flight=in_flight,
+        batches_sending=sending,
         taken_at=utcnow(),
     )
+
+
+async def batches_sending(engine: AsyncEngine) -> list[BatchSendingOut]:
+    columns = [getattr(BATCHES.c, name) for name in BatchSendingOut.model_fields]
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(*columns)
+            .where(BATCHES.c.state.in_(("queued", "submitting")))
+            .order_by(BATCHES.c.id.desc())
+            .limit(SENDING_SHOWN)
+        )
+        return [BatchSendingOut.model_validate(dict(row)) for row in rows.mappings()]

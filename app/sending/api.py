@@ -7,7 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.api.deps import CallerDep, EngineDep, MobivateDep, SettingsDep, requires
+from app.api.deps import (
+    CallerDep,
+    EngineDep,
+    MobivateDep,
+    SettingsDep,
+    optional_runtime_part,
+    requires,
+)
 from app.api.docs import with_csv
 from app.api.filters import BatchQuery, MessageQuery
 from app.api.listing import answer_list
@@ -15,7 +22,7 @@ from app.api.pagination import Page
 from app.config import Scope
 from app.lookups.lookup import LookupPolicy
 from app.sending.batch import BATCH_ENDPOINT, send_batch
-from app.sending.batch_checks import prepare_batch
+from app.sending.batch_checks import check_batch, prepare_batch, raw_items
 from app.sending.dry_run import dry_run_batch
 from app.sending.idempotency import Reply
 from app.sending.lists import (
@@ -27,10 +34,10 @@ from app.sending.lists import (
     message_item,
 )
 from app.sending.schemas import (
-    BatchCreatedOut,
     BatchDetailOut,
     BatchDryRunOut,
     BatchItem,
+    BatchQueuedOut,
     MessageOut,
     MessageWithTimelineOut,
     SendBatchRequest,
@@ -38,6 +45,7 @@ from app.sending.schemas import (
 )
 from app.sending.single import SINGLE_ENDPOINT, prepare_single, send_single
 from app.sending.submission import submit
+from app.sending.submitter import BatchSubmitter
 from app.sending.validation import InvalidSend
 from app.sending.views import get_batch, message_with_timeline
 
@@ -69,12 +77,14 @@ _BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": BatchDryRunOut,
         "description": "dry_run=true: what would be sent and left out; nothing stored or sent",
     },
-    201: {"model": BatchCreatedOut, "description": "Accepted by Mobivate, in whole or in part"},
+    202: {
+        "model": BatchQueuedOut,
+        "description": "Stored and queued: its messages are checked and sent in the background; "
+        "follow it with GET /api/v1/batches/{id}",
+    },
     409: {"description": "The Idempotency-Key is still in use by another request"},
-    422: {"description": "The request is invalid, no message can be sent, or Mobivate refused"},
-    429: {"description": "verify_numbers: the daily lookup budget (HLR_DAILY_LIMIT) is spent"},
-    502: {"description": "Mobivate failed or refused our API key; the batch is stored"},
-    **_COMMON_REFUSALS,
+    422: {"description": "The batch as a whole is invalid (a message alone is left out)"},
+    503: {"description": "Sending not configured"},
 }
 
 
@@ -116,11 +126,16 @@ async def post_message(
 
 @router.post(
     "/batches",
-    status_code=201,
+    status_code=202,
     responses=_BATCH_RESPONSES,
     response_model=None,
     operation_id="send_batch",
     summary="Send a batch (campaign)",
+    description="Answers `202` at once with the batch's id and state `queued`, whatever its "
+    "size: its messages are checked, left out (reported in `skipped`) or sent to Mobivate in "
+    "the background, by any replica, and `GET /api/v1/batches/{id}` shows the progress "
+    "(`progress.submitted` of `progress.total`) and the outcome. With `dry_run=true` it answers "
+    "`200` with what would be sent, storing and sending nothing.",
     openapi_extra=requires(Scope.SEND),
 )
 async def post_batch(
@@ -130,6 +145,7 @@ async def post_batch(
     mobivate: MobivateDep,
     settings: SettingsDep,
     caller: CallerDep,
+    submitter: Annotated[BatchSubmitter | None, optional_runtime_part("batches", BatchSubmitter)],
     idempotency_key: IdempotencyKeyHeader = None,
     dry_run: Annotated[
         bool,
@@ -141,10 +157,11 @@ async def post_batch(
 ) -> JSONResponse:
     if len(request.query_params.getlist("dry_run")) > 1:
         raise InvalidSend("dry_run", "is given more than once; give it once, true or false")
-    prepared = prepare_batch(payload, settings)
-    lookups = LookupPolicy.from_settings(settings)
     if dry_run:
+        prepared = prepare_batch(payload, settings)
+        lookups = LookupPolicy.from_settings(settings)
         return JSONResponse(await dry_run_batch(engine, mobivate, prepared, lookups))
+    checked = check_batch(payload, settings)
     reply = await submit(
         engine,
         settings,
@@ -153,8 +170,10 @@ async def post_batch(
         idempotency_key=idempotency_key,
         caller=caller.fingerprint,
         body=payload.model_dump(mode="json"),
-        work=lambda client, attempt: send_batch(engine, client, prepared, attempt, lookups),
+        work=lambda _client, attempt: send_batch(engine, checked, raw_items(payload), attempt),
     )
+    if submitter is not None:
+        submitter.wake()
     return _response(reply)
 
 

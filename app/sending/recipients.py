@@ -30,39 +30,82 @@ class Recipients:
     skipped: list[dict[str, Any]]
 
 
-async def choose_recipients(
-    engine: AsyncEngine,
-    mobivate: MobivateClient | None,
-    prepared: PreparedBatch,
-    lookups: LookupPolicy,
-) -> Recipients:
-    skipped = list(prepared.skipped)
-    opted_out = await is_opted_out(engine, [m.msisdn for _, m, _ in prepared.items])
-    async with engine.connect() as conn:
-        reasons = await optout_reasons(conn, opted_out)
-    kept: list[tuple[int, Outgoing, str]] = []
-    first_index: dict[str, int] = {}
-    for index, message, raw_to in prepared.items:
-        if message.msisdn in opted_out:
-            reason = reasons.get(message.msisdn, "opted out")
-            skipped.append(skip(index, raw_to, "opted_out", f"{message.msisdn} has {reason}"))
-        elif prepared.exclude_duplicates and message.msisdn in first_index:
-            detail = f"same number as messages[{first_index[message.msisdn]}]"
-            skipped.append(skip(index, raw_to, "duplicate", detail))
-        else:
-            first_index.setdefault(message.msisdn, index)
-            kept.append((index, message, raw_to))
-    if prepared.verify_numbers and kept:
+class Chooser:
+    """Decides for a batch's checked messages, taken in request order slice by slice, which are
+    left out; it remembers each number's first message for `exclude_duplicates`."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        mobivate: MobivateClient | None,
+        lookups: LookupPolicy,
+        *,
+        exclude_duplicates: bool,
+        first_index: dict[str, int] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._mobivate = mobivate
+        self._lookups = lookups
+        self._exclude_duplicates = exclude_duplicates
+        self.first_index: dict[str, int] = first_index if first_index is not None else {}
+
+    async def leave_out(
+        self, items: list[tuple[int, Outgoing, str]]
+    ) -> tuple[list[tuple[int, Outgoing, str]], list[dict[str, Any]]]:
+        """Opted-out numbers and later repeats of a number left out."""
+        skipped: list[dict[str, Any]] = []
+        opted_out = await is_opted_out(self._engine, [m.msisdn for _, m, _ in items])
+        reasons: dict[str, str] = {}
+        if opted_out:
+            async with self._engine.connect() as conn:
+                reasons = await optout_reasons(conn, opted_out)
+        kept: list[tuple[int, Outgoing, str]] = []
+        first_index = self.first_index
+        for index, message, raw_to in items:
+            if message.msisdn in opted_out:
+                reason = reasons.get(message.msisdn, "opted out")
+                skipped.append(skip(index, raw_to, "opted_out", f"{message.msisdn} has {reason}"))
+            elif self._exclude_duplicates and message.msisdn in first_index:
+                detail = f"same number as messages[{first_index[message.msisdn]}]"
+                skipped.append(skip(index, raw_to, "duplicate", detail))
+            else:
+                first_index.setdefault(message.msisdn, index)
+                kept.append((index, message, raw_to))
+        return kept, skipped
+
+    async def verify(
+        self, kept: list[tuple[int, Outgoing, str]]
+    ) -> tuple[list[tuple[int, Outgoing, str]], list[dict[str, Any]]]:
+        """Numbers Mobivate's lookup says cannot be reached left out; raises when the lookups
+        cannot be made."""
+        if not kept:
+            return kept, []
         numbers = list(dict.fromkeys(message.msisdn for _, message, _ in kept))
-        answers = await look_up(engine, mobivate, lookups, numbers)
+        answers = await look_up(self._engine, self._mobivate, self._lookups, numbers)
         verified = []
+        skipped = []
         for index, message, raw_to in kept:
             answer = answers[message.msisdn]
             if answer.reachable is False:
                 skipped.append(skip(index, raw_to, "hlr_unreachable", _unreachable(answer)))
             else:
                 verified.append((index, message, raw_to))
-        kept = verified
+        return verified, skipped
+
+
+async def choose_recipients(
+    engine: AsyncEngine,
+    mobivate: MobivateClient | None,
+    prepared: PreparedBatch,
+    lookups: LookupPolicy,
+) -> Recipients:
+    """Every recipient of a checked batch at once (a dry run)."""
+    chooser = Chooser(engine, mobivate, lookups, exclude_duplicates=prepared.exclude_duplicates)
+    kept, skipped = await chooser.leave_out(prepared.items)
+    skipped = list(prepared.skipped) + skipped
+    if prepared.verify_numbers:
+        kept, unreachable = await chooser.verify(kept)
+        skipped += unreachable
     skipped.sort(key=lambda entry: entry["index"])
     return Recipients([(index, message) for index, message, _ in kept], skipped)
 

@@ -83,7 +83,9 @@ class MessageOut(BaseModel):
     schedule_at: datetime | None
     mobivate_id: str | None
     mobivate_batch_id: str | None
-    submission: str = Field(description="submitting, submitted, refused or submit_failed")
+    submission: str = Field(
+        description="submitting, submitted, refused, submit_failed or submit_unknown"
+    )
     status: str = Field(description="Current status: a submission state or Mobivate's status")
     status_code: int | None
     status_at: datetime
@@ -105,27 +107,31 @@ class SkippedOut(BaseModel):
     detail: str
 
 
-class BatchMessageOut(BaseModel):
-    index: int
-    id: int
-    to: str
-    reference: str
-    encoding: str
-    parts: int
-    status: str
+class ProgressOut(BaseModel):
+    checked: int = Field(description="Messages of the request checked so far")
+    total: int | None = Field(description="Messages to send once all are checked (null until then)")
+    submitted: int = Field(description="Messages Mobivate accepted")
+    not_submitted: int = Field(
+        description="Messages not sent: refused, failed, outcome unknown, or opted out while "
+        "the batch was being sent"
+    )
 
 
 class BatchOut(BaseModel):
     id: int
     name: str | None
-    state: str = Field(description="submitted, partially_submitted or failed")
+    state: str = Field(
+        description="queued, submitting, then submitted, partially_submitted or failed"
+    )
     route_id: str
     schedule_at: datetime | None
     spread_hours: int | None
     shorten_urls: bool
     exclude_duplicates: bool
+    verify_numbers: bool
     requested: int
-    accepted: int
+    accepted: int = Field(description="Messages stored (sent, being sent or failed)")
+    progress: ProgressOut
     skipped: list[SkippedOut]
     mobivate_batch_ids: list[str]
     counts: dict[str, int] = Field(description="Messages per current status")
@@ -142,8 +148,8 @@ class BatchDetailOut(BatchOut):
     )
 
 
-class BatchCreatedOut(BatchOut):
-    messages: list[BatchMessageOut]
+class BatchQueuedOut(BatchOut):
+    """The answer to `POST /api/v1/batches`: the batch as stored, state `queued`."""
 
 
 class DryRunMessageOut(BaseModel):
@@ -223,7 +229,7 @@ class BatchItem(BaseModel):
 
     id: int
     name: str | None
-    state: str = Field(description="submitting, submitted, partially_submitted or failed")
+    state: str = Field(description="queued, submitting, submitted, partially_submitted or failed")
     route_id: str
     schedule_at: datetime | None
     requested: int = Field(description="Recipients asked for")

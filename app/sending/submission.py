@@ -4,7 +4,8 @@ submission outcome becomes a message's status, and what Mobivate's refusals mean
 
 A message's status starts as `submitting`; Mobivate's answer makes it `submitted`, `refused` or
 `submit_failed` unless a receipt has already set a status (a receipt can arrive before Mobivate's
-answer to the send). Failures are final.
+answer to the send). Failures are final; `submit_unknown` (a batch call that may or may not have
+reached Mobivate) is not: reconciliation looks for it in Mobivate's log.
 """
 
 import logging
@@ -21,7 +22,13 @@ from app.config import Settings
 from app.core.errors import ServiceError
 from app.core.tables import OPTOUTS
 from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
-from app.delivery.status_rules import REFUSED, SUBMIT_FAILED, SUBMITTED, SUBMITTING
+from app.delivery.status_rules import (
+    REFUSED,
+    SUBMIT_FAILED,
+    SUBMIT_UNKNOWN,
+    SUBMITTED,
+    SUBMITTING,
+)
 from app.delivery.transitions import note_transitions
 from app.mobivate.client import MobivateClient
 from app.mobivate.errors import (
@@ -143,7 +150,7 @@ def local_status(outcome: str, now: datetime) -> dict[str, Any]:
         "submitted_at": now,
         "updated_at": now,
     }
-    if outcome != SUBMITTED:
+    if outcome not in (SUBMITTED, SUBMIT_UNKNOWN):
         values["final"] = case((no_receipt, True), else_=MESSAGES.c.final)
     return values
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.core.tables import BATCHES, CLICKS, RECEIPTS
+from app.core.tables import BATCH_CHUNKS, BATCHES, CLICKS, RECEIPTS
 from app.core.tables import INCOMING_MESSAGES as INCOMING
 from app.core.tables import OUTBOUND_MESSAGES as MESSAGES
 from app.core.times import iso_z
@@ -156,11 +156,30 @@ def _submission(row: RowMapping) -> dict[str, Any]:
     return details
 
 
-def batch_json(row: RowMapping, counts: dict[str, int], final: int) -> dict[str, Any]:
+def progress_json(row: RowMapping) -> dict[str, Any]:
+    """How far the batch's submission is: messages checked of those requested, messages to send
+    (null until all are checked), accepted by Mobivate, and not (refused, failed, outcome
+    unknown, or opted out while the batch was sent)."""
+    return {
+        "checked": row["checked"],
+        "total": row["total"],
+        "submitted": row["submitted"],
+        "not_submitted": row["not_submitted"],
+    }
+
+
+def batch_json(
+    row: RowMapping,
+    counts: dict[str, int],
+    final: int,
+    later_skipped: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     error = None
     if row["error_message"] is not None:
         error = {"mobivate_status": row["error_status"], "message": row["error_message"]}
     skipped = list(row["skipped"])
+    if later_skipped:
+        skipped = sorted(skipped + later_skipped, key=lambda entry: entry["index"])
     return {
         "id": row["id"],
         "name": row["name"],
@@ -170,8 +189,10 @@ def batch_json(row: RowMapping, counts: dict[str, int], final: int) -> dict[str,
         "spread_hours": row["spread_hours"],
         "shorten_urls": row["shorten_urls"],
         "exclude_duplicates": row["exclude_duplicates"],
+        "verify_numbers": row["verify_numbers"],
         "requested": row["requested"],
         "accepted": sum(counts.values()),
+        "progress": progress_json(row),
         "skipped": skipped,
         "mobivate_batch_ids": list(row["mobivate_batch_ids"]),
         "counts": counts,
@@ -196,7 +217,38 @@ async def load_batch(conn: AsyncConnection, batch_id: int) -> dict[str, Any] | N
         counts[status] = counts.get(status, 0) + count
         if is_final:
             final += count
-    return batch_json(row, dict(sorted(counts.items())), final)
+    later: list[dict[str, Any]] = []
+    for (entries,) in await conn.execute(
+        select(BATCH_CHUNKS.c.skipped)
+        .where(BATCH_CHUNKS.c.batch_id == batch_id)
+        .order_by(BATCH_CHUNKS.c.number)
+    ):
+        later.extend(entries)
+    return batch_json(row, dict(sorted(counts.items())), final, later)
+
+
+async def batch_progress(engine: AsyncEngine, batch_id: int) -> dict[str, Any] | None:
+    """The batch's state, size and progress alone: one row, cheap to ask about often."""
+    async with engine.connect() as conn:
+        row = (
+            (
+                await conn.execute(
+                    select(
+                        BATCHES.c.state,
+                        BATCHES.c.requested,
+                        BATCHES.c.checked,
+                        BATCHES.c.total,
+                        BATCHES.c.submitted,
+                        BATCHES.c.not_submitted,
+                    ).where(BATCHES.c.id == batch_id)
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        return None
+    return {"state": row["state"], "requested": row["requested"], "progress": progress_json(row)}
 
 
 async def get_batch(engine: AsyncEngine, batch_id: int) -> dict[str, Any] | None:

@@ -100,6 +100,8 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "default_route_id",
             "batch_max_messages",
             "batch_chunk_size",
+            "batch_lease_seconds",
+            "batch_poll_seconds",
             "max_message_parts",
             "idempotency_ttl_hours",
             "idempotency_wait_seconds",

@@ -60,7 +60,8 @@ async def test_formula_cells_are_escaped_in_every_export(harness: Harness) -> No
                 "messages": [{"to": f"+4477009002{n:02d}", "text": "Hi", "reference": f"b{n}"}],
             },
         )
-        assert answer.status_code == 201, answer.text
+        assert answer.status_code == 202, answer.text
+        await harness.settled_batch(answer.json()["id"])
         await send_message(harness, f"+4477009003{n:02d}", f"{text.strip()}-ref{n}")
     answer = await client.post(
         "/api/v1/optouts", json={"msisdn": "447700900999", "reason": HOSTILE[0]}

@@ -118,8 +118,8 @@ async def test_one_bad_row_of_a_batch_is_reported_and_the_rest_is_sent(harness: 
             ],
         },
     )
-    assert answer.status_code == 201, answer.text
-    body = answer.json()
+    assert answer.status_code == 202, answer.text
+    body = await harness.settled_batch(answer.json()["id"])
     assert (body["requested"], body["accepted"]) == (4, 1)
     assert [(s["index"], s["reason"]) for s in body["skipped"]] == [
         (0, "invalid"),

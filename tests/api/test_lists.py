@@ -88,8 +88,8 @@ async def test_receipts_of_a_batch(harness: Harness) -> None:
         "/api/v1/batches",
         json={"messages": [{"to": "+" + A, "text": "Sale"}, {"to": "+" + B, "text": "Sale"}]},
     )
-    assert response.status_code in (200, 201), response.text
-    batch = response.json()
+    assert response.status_code == 202, response.text
+    batch = await harness.settled_batch(response.json()["id"])
     messages = harness.fake.sent
     for index, message in enumerate(messages):
         await post_receipt(

@@ -4,6 +4,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from app.core import migrate
 from app.core.db import Base, JSONType, UTCDateTime, create_engine
-from app.core.tables import Receipt
+from app.core.tables import Batch, Receipt
 from tests.support.cli import run_cli
 from tests.support.databases import BACKENDS, create_postgres_database, drop_postgres_database
 
@@ -139,6 +140,61 @@ async def test_receipts_stored_before_get_their_hlr_columns(empty_database: str)
         ("with-hlr", True, "MNO - O2", "United Kingdom", True, "23410"),
         ("without", None, None, None, None, None),
     ]
+
+
+async def test_batches_sent_before_background_submission_get_their_progress(
+    empty_database: str,
+) -> None:
+    await asyncio.to_thread(migrate.upgrade, empty_database, "0014")
+    now = datetime.now(UTC)
+    batch = {
+        "route_id": "mglobal", "shorten_urls": False, "exclude_duplicates": True,
+        "requested": 4, "skipped": [], "mobivate_batch_ids": ["B1"], "created_at": now,
+        "updated_at": now,
+    }  # fmt: skip
+    message = {
+        "originator": "Shop", "body": "x", "route_id": "mglobal", "encoding": "GSM-7",
+        "parts": 1, "shorten_urls": False, "status_at": now, "status_rank": 0, "final": False,
+        "created_at": now, "updated_at": now,
+    }  # fmt: skip
+    types: dict[str, sa.types.TypeEngine[Any]] = {
+        "skipped": JSONType, "mobivate_batch_ids": JSONType, "created_at": UTCDateTime(),
+        "updated_at": UTCDateTime(), "status_at": UTCDateTime(),
+    }  # fmt: skip
+    batches = sa.table(
+        "batches", *(sa.column(name, types.get(name)) for name in [*batch, "id", "state"])
+    )
+    messages = sa.table(
+        "outbound_messages",
+        *(
+            sa.column(name, types.get(name))
+            for name in [*message, "batch_id", "msisdn", "reference", "submission", "status"]
+        ),
+    )
+    engine = create_engine(empty_database)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(batches), [
+                {**batch, "id": 1, "state": "partially_submitted"},
+                {**batch, "id": 2, "state": "failed"},
+            ])  # fmt: skip
+            await conn.execute(sa.insert(messages), [
+                {**message, "batch_id": 1, "msisdn": f"+4477009000{i}", "reference": f"r{i}",
+                 "submission": outcome, "status": outcome}
+                for i, outcome in enumerate(["submitted", "submitted", "refused"])
+            ])  # fmt: skip
+        await asyncio.to_thread(migrate.upgrade, empty_database)
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(
+                    Batch.id, Batch.total, Batch.submitted, Batch.not_submitted, Batch.checked,
+                    Batch.prepared,
+                ).order_by(Batch.id)
+            )  # fmt: skip
+            found = [tuple(row) for row in rows.all()]
+    finally:
+        await engine.dispose()
+    assert found == [(1, 3, 2, 1, 4, True), (2, 0, 0, 0, 4, True)]
 
 
 def test_head_is_single() -> None:

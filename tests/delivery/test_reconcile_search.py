@@ -16,10 +16,7 @@ def number(i: int) -> str:
 
 async def send_batch(harness: Harness, count: int, **fields: Any) -> dict[str, Any]:
     messages = [{"to": number(i), "text": f"Offer {i}"} for i in range(count)]
-    response = await harness.client.post("/api/v1/batches", json={"messages": messages, **fields})
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return await harness.send_batch(messages, **fields)
 
 
 def searches(harness: Harness) -> list[dict[str, str]]:

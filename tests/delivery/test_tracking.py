@@ -151,17 +151,13 @@ async def test_receipt_for_an_unknown_message_is_kept_unlinked(harness: Harness)
 
 
 async def test_batch_messages_are_matched_by_reference(harness: Harness) -> None:
-    response = await harness.client.post(
-        "/api/v1/batches",
-        json={
-            "messages": [
-                {"to": "447700900001", "text": "one"},
-                {"to": "447700900002", "text": "two", "reference": "mine-2"},
-            ]
-        },
+    batch = await harness.send_batch(
+        [
+            {"to": "447700900001", "text": "one"},
+            {"to": "447700900002", "text": "two", "reference": "mine-2"},
+        ]
     )
-    assert response.status_code == 201, response.text
-    messages = response.json()["messages"]
+    messages = batch["messages"]
     assert messages[1]["reference"] == "mine-2"
     fakes = [harness.by_reference(m["reference"]) for m in messages]
     assert fakes[0].id != fakes[1].id
@@ -172,7 +168,7 @@ async def test_batch_messages_are_matched_by_reference(harness: Harness) -> None
     assert first["mobivate_id"] == fakes[0].id
     assert second["status"] == "UNDELIVERABLE"
     assert second["final"] is True
-    batch = (await harness.client.get(f"/api/v1/batches/{response.json()['id']}")).json()
+    batch = (await harness.client.get(f"/api/v1/batches/{batch['id']}")).json()
     assert batch["counts"] == {"DELIVERED": 1, "UNDELIVERABLE": 1}
     assert batch["final"] == 2
 

@@ -159,11 +159,7 @@ async def test_a_fresh_message_or_receipts_after_it_are_not_silence(harness: Har
 async def test_receipts_stopping_for_a_batch_still_sending_is_silence(harness: Harness) -> None:
     engine, period = harness.engine, timedelta(minutes=30)
     messages = [{"to": f"4477009000{i:02d}", "text": "x"} for i in range(3)]
-    response = await harness.client.post(
-        "/api/v1/batches", json={"messages": messages, "spread_hours": 6}
-    )
-    assert response.status_code == 201, response.text
-    batch = response.json()
+    batch = await harness.send_batch(messages, spread_hours=6)
     first = harness.by_reference(batch["messages"][0]["reference"])
     await harness.fake.send_receipt(first, "DELIVERED")
     assert not (await assess_silence(engine, period, utcnow())).silent

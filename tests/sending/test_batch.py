@@ -1,11 +1,12 @@
-"""Sending a campaign: validation, opt-outs and duplicates left out, calls of at most 1,000."""
+"""Sending a campaign: queued at once, then validation, opt-outs and duplicates left out and
+calls of at most 1,000 in the background."""
 
 from typing import Any
 
 import httpx
 import pytest
 
-from app.core.tables import Batch, OutboundMessage
+from app.core.tables import OutboundMessage
 from app.fake_mobivate import FakeMobivate
 from tests.support.harness import Harness, sending_settings, start_harness
 from tests.support.rows import count_rows
@@ -29,9 +30,7 @@ async def test_batch_of_2500_is_sent_in_three_calls_with_opted_out_recipients_re
         {"to": "+" + number(i), "text": f"Offer {i}"} for i in range(2500)
     ]
     messages[7] = {"to": "07700 900123", "text": "national number"}
-    response = await post_batch(harness, messages, name="Spring", originator="Brand")
-    assert response.status_code == 201, response.text
-    body = response.json()
+    body = await harness.send_batch(messages, name="Spring", originator="Brand")
 
     calls = harness.calls("/send/batch")
     assert [len(c.json["recipients"]) for c in calls] == [1000, 1000, 496]
@@ -58,15 +57,30 @@ async def test_batch_of_2500_is_sent_in_three_calls_with_opted_out_recipients_re
     assert body["requested"] == 2500
     assert body["accepted"] == 2496
     assert body["counts"] == {"submitted": 2496}
+    assert body["progress"] == {
+        "checked": 2500,
+        "total": 2496,
+        "submitted": 2496,
+        "not_submitted": 0,
+    }
     assert len(body["mobivate_batch_ids"]) == 3
-    assert len(body["messages"]) == 2496
+    assert [call.json["routeId"] for call in calls] == ["mglobal"] * 3
     assert [m["reference"] for m in body["messages"]] == references
 
-    fetched = await harness.client.get(f"/api/v1/batches/{body['id']}")
-    assert fetched.status_code == 200
-    assert fetched.json()["counts"] == {"submitted": 2496}
-    assert fetched.json()["skipped"] == body["skipped"]
-    assert "messages" not in fetched.json()
+
+async def test_the_answer_is_202_with_the_queued_batch_before_anything_is_sent(
+    harness: Harness,
+) -> None:
+    response = await post_batch(harness, [{"to": number(i), "text": "x"} for i in range(3)])
+
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["state"] == "queued"
+    assert body["requested"] == 3
+    assert body["progress"] == {"checked": 0, "total": None, "submitted": 0, "not_submitted": 0}
+    settled = await harness.settled_batch(body["id"])
+    assert settled["state"] == "submitted"
+    assert settled["progress"]["submitted"] == 3
 
 
 async def test_duplicates_are_left_out_unless_allowed(harness: Harness) -> None:
@@ -75,9 +89,8 @@ async def test_duplicates_are_left_out_unless_allowed(harness: Harness) -> None:
         {"to": "+44 7700 900001", "text": "b"},
         {"to": "447700900002", "text": "c"},
     ]
-    response = await post_batch(harness, messages)
-    assert response.status_code == 201, response.text
-    assert response.json()["skipped"] == [
+    body = await harness.send_batch(messages)
+    assert body["skipped"] == [
         {
             "index": 1,
             "to": "+44 7700 900001",
@@ -85,9 +98,8 @@ async def test_duplicates_are_left_out_unless_allowed(harness: Harness) -> None:
             "detail": "same number as messages[0]",
         }
     ]
-    response = await post_batch(harness, messages, exclude_duplicates=False)
-    assert response.status_code == 201, response.text
-    assert response.json()["skipped"] == []
+    body = await harness.send_batch(messages, exclude_duplicates=False)
+    assert body["skipped"] == []
     assert harness.calls("/send/batch")[-1].json["excludeDuplicates"] is False
 
 
@@ -114,15 +126,19 @@ async def test_invalid_batch_is_refused_before_mobivate(
     assert harness.fake.requests == []
 
 
-async def test_batch_where_nothing_can_be_sent_is_422(harness: Harness) -> None:
+async def test_batch_where_nothing_can_be_sent_fails_with_every_reason(
+    harness: Harness,
+) -> None:
     await harness.opt_out("447700900001")
-    response = await post_batch(
-        harness, [{"to": "447700900001", "text": "a"}, {"to": "447700900002", "text": ""}]
+    body = await harness.send_batch(
+        [{"to": "447700900001", "text": "a"}, {"to": "447700900002", "text": ""}]
     )
-    assert response.status_code == 422, response.text
-    assert [s["reason"] for s in response.json()["skipped"]] == ["opted_out", "invalid"]
+    assert body["state"] == "failed"
+    assert [s["reason"] for s in body["skipped"]] == ["opted_out", "invalid"]
+    assert "all 2 were left out" in body["error"]["message"]
+    assert body["progress"]["total"] == 0
     assert harness.fake.requests == []
-    assert await count_rows(harness.engine, Batch) == 0
+    assert await count_rows(harness.engine, OutboundMessage) == 0
 
 
 async def test_too_many_messages_are_refused(database_url: str) -> None:
@@ -134,12 +150,11 @@ async def test_too_many_messages_are_refused(database_url: str) -> None:
 
 async def test_mobivate_outage_fails_the_batch_and_keeps_its_messages(harness: Harness) -> None:
     harness.fake.down = True
-    response = await post_batch(harness, [{"to": number(i), "text": "x"} for i in range(3)])
-    assert response.status_code == 503, response.text
-    body = response.json()
+    body = await harness.send_batch([{"to": number(i), "text": "x"} for i in range(3)])
     assert body["state"] == "failed"
     assert body["counts"] == {"submit_failed": 3}
-    assert "not sent" in body["detail"]
+    assert body["progress"]["not_submitted"] == 3
+    assert body["error"]["message"]
     assert await count_rows(harness.engine, OutboundMessage) == 3
 
 
@@ -161,10 +176,8 @@ class CreditRunsOut(httpx.AsyncBaseTransport):
 async def test_a_failed_call_stops_the_rest_of_the_batch(database_url: str) -> None:
     messages = [{"to": number(i), "text": "x"} for i in range(2500)]
     async with start_harness(sending_settings(database_url), wrap=CreditRunsOut) as harness:
-        response = await post_batch(harness, messages)
-        assert response.status_code == 201, response.text
+        body = await harness.send_batch(messages)
         assert len(harness.calls("/send/batch")) == 1
-    body = response.json()
     assert body["state"] == "partially_submitted"
     assert body["counts"] == {"refused": 1000, "submit_failed": 500, "submitted": 1000}
     assert body["error"] == {"mobivate_status": 402, "message": "Insufficient credit"}
@@ -172,10 +185,10 @@ async def test_a_failed_call_stops_the_rest_of_the_batch(database_url: str) -> N
 
 async def test_refused_batch_passes_mobivate_message_on(harness: Harness) -> None:
     harness.fake.fail_next(1, 402)
-    response = await post_batch(harness, [{"to": number(1), "text": "x"}])
-    assert response.status_code == 402, response.text
-    assert "HTTP 402" in response.json()["detail"]
-    assert response.json()["counts"] == {"refused": 1}
+    body = await harness.send_batch([{"to": number(1), "text": "x"}])
+    assert body["state"] == "failed"
+    assert body["error"]["mobivate_status"] == 402
+    assert body["counts"] == {"refused": 1}
 
 
 async def test_unknown_batch_is_404(harness: Harness) -> None:
@@ -214,13 +227,10 @@ async def test_a_stop_arriving_while_a_batch_is_sent_protects_the_later_calls(
     async with start_harness(
         settings, wrap=lambda fake: StopsAfterFirstCall(fake, stopping)
     ) as harness:
-        response = await post_batch(harness, messages)
+        body = await harness.send_batch(messages)
         calls = harness.calls("/send/batch")
-        fetched = await harness.client.get(f"/api/v1/batches/{response.json()['id']}")
         stored = await count_rows(harness.engine, OutboundMessage)
 
-    assert response.status_code == 201, response.text
-    body = response.json()
     assert [[item["recipient"] for item in c.json["recipients"]] for c in calls] == [
         [number(0), number(1)],
         [number(3)],
@@ -232,19 +242,17 @@ async def test_a_stop_arriving_while_a_batch_is_sent_protects_the_later_calls(
     ]
     assert all("while the batch was being sent" in s["detail"] for s in body["skipped"])
     assert all("keyword STOP" in s["detail"] for s in body["skipped"])
-    assert [m["index"] for m in body["messages"]] == [0, 1, 3]
     assert body["state"] == "submitted"
     assert body["counts"] == {"submitted": 3}
+    assert body["progress"] == {"checked": 5, "total": 5, "submitted": 3, "not_submitted": 2}
     assert stored == 3
-    assert fetched.json()["skipped"] == body["skipped"]
 
 
 async def test_every_batch_call_asks_mobivate_to_exclude_its_opt_outs(harness: Harness) -> None:
     harness.fake.add_optout(number(2))
 
-    response = await post_batch(harness, [{"to": number(i), "text": "x"} for i in range(3)])
+    await harness.send_batch([{"to": number(i), "text": "x"} for i in range(3)])
 
-    assert response.status_code == 201, response.text
     [call] = harness.calls("/send/batch")
     assert call.json["excludeOptouts"] is True
     assert number(2) not in {message.recipient for message in harness.fake.sent}

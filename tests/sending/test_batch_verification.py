@@ -1,5 +1,6 @@
 """A campaign with `verify_numbers` leaves numbers unreachable by lookup out before anything is
-sent, and a dry run answers what a campaign would send without storing or sending anything."""
+sent (a lookup that cannot be made fails the batch before anything is sent), and a dry run
+answers what a campaign would send without storing or sending anything."""
 
 from typing import Any
 
@@ -41,9 +42,7 @@ async def test_verified_batch_skips_unreachable_and_invalid_numbers(harness: Har
     harness.fake.set_hlr(number(2), "invalid")
     harness.fake.set_hlr(number(3), "pending")
     messages = [{"to": "+" + number(i), "text": f"Offer {i}"} for i in range(5)]
-    response = await post_batch(harness, messages, verify_numbers=True)
-    assert response.status_code == 201, response.text
-    body = response.json()
+    body = await harness.send_batch(messages, verify_numbers=True)
     assert [(s["index"], s["reason"]) for s in body["skipped"]] == [
         (1, "hlr_unreachable"),
         (2, "hlr_unreachable"),
@@ -63,54 +62,51 @@ async def test_verified_batch_skips_unreachable_and_invalid_numbers(harness: Har
 async def test_opted_out_and_duplicate_numbers_are_not_looked_up(harness: Harness) -> None:
     await harness.opt_out(number(1))
     messages = [{"to": number(i), "text": "x"} for i in (0, 1, 2, 2)]
-    response = await post_batch(harness, messages, verify_numbers=True)
-    assert response.status_code == 201, response.text
-    assert [s["reason"] for s in response.json()["skipped"]] == ["opted_out", "duplicate"]
+    body = await harness.send_batch(messages, verify_numbers=True)
+    assert [s["reason"] for s in body["skipped"]] == ["opted_out", "duplicate"]
     assert harness.fake.hlr_lookups == [[number(0), number(2)]]
 
 
 async def test_without_verify_numbers_nothing_is_looked_up(harness: Harness) -> None:
     harness.fake.set_hlr(number(1), "invalid")
-    response = await post_batch(harness, [{"to": number(i), "text": "x"} for i in range(3)])
-    assert response.status_code == 201, response.text
+    body = await harness.send_batch([{"to": number(i), "text": "x"} for i in range(3)])
     assert harness.fake.hlr_lookups == []
-    assert response.json()["skipped"] == []
+    assert body["skipped"] == []
 
 
 async def test_a_batch_whose_numbers_are_all_unreachable_sends_nothing(harness: Harness) -> None:
     for i in range(2):
         harness.fake.set_hlr(number(i), "invalid")
     messages = [{"to": number(i), "text": "x"} for i in range(2)]
-    response = await post_batch(harness, messages, verify_numbers=True)
-    assert response.status_code == 422, response.text
-    assert "all 2 were left out" in response.json()["detail"]
+    body = await harness.send_batch(messages, verify_numbers=True)
+    assert body["state"] == "failed"
+    assert "all 2 were left out" in body["error"]["message"]
     assert harness.calls("/send/batch") == []
 
 
-async def test_a_spent_budget_refuses_the_verified_batch_before_anything_is_stored(
+async def test_a_spent_budget_fails_the_verified_batch_before_anything_is_sent(
     database_url: str,
 ) -> None:
     settings = sending_settings(database_url, hlr_daily_limit=2)
     async with start_harness(settings) as harness:
         messages = [{"to": number(i), "text": "x"} for i in range(3)]
-        response = await harness.client.post(
-            "/api/v1/batches",
-            json={"messages": messages, "verify_numbers": True},
-            headers={"Idempotency-Key": "spring-1"},
-        )
-        assert response.status_code == 429, response.text
-        assert "HLR_DAILY_LIMIT allows 2" in response.json()["detail"]
+        body = await harness.send_batch(messages, verify_numbers=True)
+        assert body["state"] == "failed"
+        assert body["error"]["mobivate_status"] == 429
+        assert "HLR_DAILY_LIMIT allows 2" in body["error"]["message"]
         assert harness.fake.requests == []
-        assert await nothing_stored(harness)
+        assert await count_rows(harness.engine, OutboundMessage) == 0
 
 
-async def test_a_failing_lookup_refuses_the_verified_batch(harness: Harness) -> None:
+async def test_a_failing_lookup_fails_the_verified_batch(harness: Harness) -> None:
     harness.fake.fail_next(1, 500)
     messages = [{"to": number(i), "text": "x"} for i in range(3)]
-    response = await post_batch(harness, messages, verify_numbers=True)
-    assert response.status_code == 502, response.text
+    body = await harness.send_batch(messages, verify_numbers=True)
+    assert body["state"] == "failed"
+    assert body["error"]["mobivate_status"] == 502
+    assert "could not be looked up" in body["error"]["message"]
     assert harness.calls("/send/batch") == []
-    assert await nothing_stored(harness)
+    assert await count_rows(harness.engine, OutboundMessage) == 0
 
 
 async def test_dry_run_reports_every_reason_and_the_parts_and_sends_nothing(
@@ -163,8 +159,7 @@ async def test_a_dry_run_pays_for_lookups_once_and_the_send_reuses_them(
     messages = [{"to": number(i), "text": "x"} for i in range(3)]
     dry = await post_batch(harness, messages, dry_run=True, verify_numbers=True)
     assert dry.status_code == 200, dry.text
-    sent = await post_batch(harness, messages, verify_numbers=True)
-    assert sent.status_code == 201, sent.text
+    await harness.send_batch(messages, verify_numbers=True)
     assert len(harness.fake.hlr_lookups) == 1
     assert await count_rows(harness.engine, NumberLookup) == 3
     assert len(harness.calls("/send/batch")) == 1
@@ -182,7 +177,8 @@ async def test_dry_run_ignores_the_idempotency_key(harness: Harness) -> None:
     real = await harness.client.post(
         "/api/v1/batches", json={"messages": messages}, headers=headers
     )
-    assert real.status_code == 201, real.text
+    assert real.status_code == 202, real.text
+    await harness.settled_batch(real.json()["id"])
 
 
 async def test_dry_run_needs_no_api_key_unless_numbers_are_verified(database_url: str) -> None:

@@ -23,19 +23,26 @@ async def post(harness: Harness, path: str, body: dict[str, Any], key: str) -> h
 
 
 @pytest.mark.parametrize(
-    ("path", "body", "mobivate_path"),
-    [("/api/v1/messages", SINGLE, "/send/single"), ("/api/v1/batches", BATCH, "/send/batch")],
+    ("path", "body", "mobivate_path", "status"),
+    [
+        ("/api/v1/messages", SINGLE, "/send/single", 201),
+        ("/api/v1/batches", BATCH, "/send/batch", 202),
+    ],
 )
 async def test_retry_with_the_same_key_returns_the_first_response_and_sends_once(
-    harness: Harness, path: str, body: dict[str, Any], mobivate_path: str
+    harness: Harness, path: str, body: dict[str, Any], mobivate_path: str, status: int
 ) -> None:
     first = await post(harness, path, body, "key-1")
-    assert first.status_code == 201, first.text
+    assert first.status_code == status, first.text
     assert "idempotent-replayed" not in first.headers
+    if status == 202:
+        await harness.settled_batch(first.json()["id"])
     second = await post(harness, path, body, "key-1")
-    assert second.status_code == 201
+    assert second.status_code == status
     assert second.json() == first.json()
     assert second.headers["idempotent-replayed"] == "true"
+    if status == 202:
+        await harness.settled_batch(first.json()["id"])
     assert len(harness.calls(mobivate_path)) == 1
 
 
@@ -49,7 +56,9 @@ async def test_same_key_with_another_body_is_422(harness: Harness) -> None:
 
 async def test_keys_are_separate_per_endpoint(harness: Harness) -> None:
     assert (await post(harness, "/api/v1/messages", SINGLE, "shared")).status_code == 201
-    assert (await post(harness, "/api/v1/batches", BATCH, "shared")).status_code == 201
+    batch = await post(harness, "/api/v1/batches", BATCH, "shared")
+    assert batch.status_code == 202, batch.text
+    await harness.settled_batch(batch.json()["id"])
 
 
 async def test_concurrent_duplicates_send_once(harness: Harness) -> None:

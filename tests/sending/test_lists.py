@@ -24,15 +24,10 @@ async def sent(harness: Harness) -> dict[str, Any]:
     await post_receipt(client, delivered["mobivate_id"], "DELIVERED", 1, at(1))
     await post_receipt(client, failed["mobivate_id"], "UNDELIVERABLE", 5, at(2))
     await post_receipt(client, pending["mobivate_id"], "ACCEPTED", 2, at(3))
-    response = await client.post(
-        "/api/v1/batches",
-        json={
-            "name": "sale",
-            "messages": [{"to": "+" + A, "text": "Sale"}, {"to": "+" + C, "text": "Sale"}],
-        },
+    batch = await harness.send_batch(
+        [{"to": "+" + A, "text": "Sale"}, {"to": "+" + C, "text": "Sale"}], name="sale"
     )
-    assert response.status_code == 201, response.text
-    return {"delivered": delivered, "failed": failed, "pending": pending, "batch": response.json()}
+    return {"delivered": delivered, "failed": failed, "pending": pending, "batch": batch}
 
 
 async def message_ids(harness: Harness, **params: Any) -> set[int]:

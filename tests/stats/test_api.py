@@ -258,8 +258,8 @@ async def test_a_batch_shows_its_own_figures(harness: Harness) -> None:
             ]
         },
     )
-    assert response.status_code == 201, response.text
-    batch = response.json()
+    assert response.status_code == 202, response.text
+    batch = await harness.settled_batch(response.json()["id"])
     first = harness.fake.sent[0]
     when = datetime.now(UTC) + timedelta(seconds=30)
     await post_receipt(
@@ -287,8 +287,8 @@ async def test_a_batch_counts_the_opt_outs_that_reply_to_its_messages(harness: H
         "/api/v1/batches",
         json={"messages": [{"to": "+" + number, "text": "Sale"} for number in numbers]},
     )
-    assert response.status_code == 201, response.text
-    batch = response.json()
+    assert response.status_code == 202, response.text
+    batch = await harness.settled_batch(response.json()["id"])
     await harness.fake.deliver_receipts()  # Mobivate's ids of the messages become known
     sent = {message.recipient: message for message in harness.fake.sent}
     fake = harness.fake
@@ -312,7 +312,7 @@ async def test_a_reply_confirmed_from_the_review_queue_counts_for_its_batch(
     response = await harness.client.post(
         "/api/v1/batches", json={"messages": [{"to": "+447700900001", "text": "Sale"}]}
     )
-    batch = response.json()
+    batch = await harness.settled_batch(response.json()["id"])
     await harness.fake.deliver_receipts()
     [message] = harness.fake.sent
     await harness.fake.send_incoming("447700900001", "stop the deals", in_reply_to=message)

@@ -64,8 +64,8 @@ async def test_a_batch_funnel_counts_its_own_messages(harness: Harness) -> None:
     await send_message(harness, "+447700900150", "not-in-the-batch")
     messages = [{"to": "+447700900151", "text": "Sale"}, {"to": "+447700900152", "text": "Sale"}]
     response = await harness.client.post("/api/v1/batches", json={"messages": messages})
-    assert response.status_code == 201, response.text
-    batch = response.json()
+    assert response.status_code == 202, response.text
+    batch = await harness.settled_batch(response.json()["id"])
     [first] = [m for m in harness.fake.sent if m.recipient == "447700900151"]
     when = datetime.now(UTC) + timedelta(seconds=30)
     await post_receipt(

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
@@ -21,6 +21,7 @@ from app.optouts.registry import OptoutChange, record_changes
 from tests.support.app import WEBHOOK_SECRET, RunningApp, make_settings, start_app
 from tests.support.asgi import Forward
 from tests.support.fake import FAKE_API_KEY, fake_mobivate
+from tests.support.waiting import eventually
 
 
 def sending_settings(database_url: str, **overrides: Any) -> Settings:
@@ -29,6 +30,7 @@ def sending_settings(database_url: str, **overrides: Any) -> Settings:
         "register_webhooks": False,
         "default_originator": "Shop",
         "idempotency_poll_seconds": 0.01,
+        "batch_poll_seconds": 0.05,
     }
     values.update(overrides)
     return make_settings(database_url, **values)
@@ -63,6 +65,45 @@ class Harness:
         response = await self.client.get(f"/api/v1/messages/{message_id}")
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
+        return body
+
+    async def batch(self, batch_id: int) -> dict[str, Any]:
+        response = await self.client.get(f"/api/v1/batches/{batch_id}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def settled_batch(self, batch_id: int) -> dict[str, Any]:
+        """The batch once its background submission has settled."""
+
+        async def settled() -> dict[str, Any]:
+            body = await self.batch(batch_id)
+            return {} if body["state"] in ("queued", "submitting") else body
+
+        return await eventually(settled, what=f"batch {batch_id} settling", within=60)
+
+    async def send_batch(self, messages: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+        """A batch posted (which must be queued) and followed until it settles, with its stored
+        messages under "messages" (id, to, reference, status) in request order."""
+        response = await self.client.post("/api/v1/batches", json={"messages": messages, **fields})
+        assert response.status_code == 202, response.text
+        assert response.json()["state"] == "queued"
+        body = await self.settled_batch(response.json()["id"])
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(
+                    OutboundMessage.id,
+                    OutboundMessage.msisdn,
+                    OutboundMessage.reference,
+                    OutboundMessage.status,
+                )
+                .where(OutboundMessage.batch_id == body["id"])
+                .order_by(OutboundMessage.id)
+            )
+            body["messages"] = [
+                {"id": id_, "to": to, "reference": reference, "status": status}
+                for id_, to, reference, status in rows.all()
+            ]
         return body
 
     async def opt_out(self, *numbers: str) -> None:

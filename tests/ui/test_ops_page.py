@@ -88,6 +88,8 @@ async def test_an_operator_signs_in_sees_the_funnel_and_the_live_feed(
     await expect(funnel).to_contain_text("1 (33.3%)")  # delivered, expired, clicks, replies
     await expect(page.locator("#ready")).to_have_text("Ready")
     await expect(page.locator("#in-flight")).to_have_text("1")
+    await expect(page.locator("#sending")).to_have_text("0")
+    await expect(page.locator("#sending-note")).to_contain_text("every batch is settled")
     await expect(page.locator("#review")).to_contain_text("stop the deals")
     assert await page.evaluate("sessionStorage.getItem('mobivate-hooks.token')") == API_TOKEN
     assert await page.evaluate("localStorage.length") == 0

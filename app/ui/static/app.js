@@ -87,6 +87,15 @@ function showOverview(overview) {
 
   text($("in-flight"), overview.messages_in_flight ?? "?");
 
+  const sending = overview.batches_sending;
+  text($("sending"), sending ? sending.length : "?");
+  tone($("sending"), !sending ? "bad" : sending.length ? "warn" : "ok");
+  text($("sending-note"), !sending ? "database unreachable" : sending.length
+    ? sending.map((b) => b.total === null
+      ? `batch ${b.id}: ${b.checked} of ${b.requested} checked`
+      : `batch ${b.id}: ${b.submitted} of ${b.total} submitted`).join(" · ")
+    : "none: every batch is settled");
+
   const body = $("registrations").tBodies[0];
   body.replaceChildren();
   const registrations = overview.registrations;
