@@ -1,8 +1,8 @@
 """Kept statistics read in SQL: delivery times as arrays with their percentiles, and whole days
 
 Revision ID: 0016
-Revises: 0014
-Create Date: 2026-12-02 14:00:00
+Revises: 0015
+Create Date: 2026-12-02 14:40:00
 
 `stats_hours` keeps each hour's delivery times as float8[] (was JSON), how many fall below each
 fixed edge, and the hour's 50th/90th/95th percentiles; `stats_days` keeps the same for whole
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 import app.core.db
 
 revision: str = "0016"
-down_revision: str | None = "0014"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
