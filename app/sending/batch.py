@@ -22,6 +22,6 @@ BATCH_ENDPOINT = "POST /api/v1/batches"
 async def send_batch(
     engine: AsyncEngine, prepared: PreparedBatch, items: list[RawItem], attempt: Attempt
 ) -> Reply:
-    """Queue the batch; Mobivate is called later, so the key can be given up on a failure."""
-    del attempt
-    return await enqueue_batch(engine, prepared, items)
+    """Queue the batch, settling the Idempotency-Key in the same transaction: a repeat finds
+    the batch once it is stored, and a failure before that gives the key up."""
+    return await enqueue_batch(engine, prepared, items, attempt)

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.db import utcnow
 from app.core.errors import ServiceError
@@ -52,9 +52,18 @@ class Claim:
 
 @dataclass(slots=True)
 class Attempt:
-    """Set `mobivate_called` before calling Mobivate: from then on the key is never given up."""
+    """Set `mobivate_called` before calling Mobivate: from then on the key is never given up.
+    Work that only stores something (a queued batch) settles the key in its own transaction
+    instead (`settle_in`), so a key is never given up once what it stands for has committed."""
 
     mobivate_called: bool = False
+    claim: Claim | None = None
+
+    async def settle_in(self, conn: AsyncConnection, reply: Reply) -> None:
+        """Store `reply` for the key in `conn`'s transaction: it commits with the work or not
+        at all."""
+        if self.claim is not None:
+            await mark_done(conn, self.claim, reply)
 
 
 Work = Callable[[Attempt], Awaitable[Reply]]
@@ -104,7 +113,7 @@ class Idempotency:
         claimed = await self.claim(key, endpoint, request_hash(body))
         if isinstance(claimed, Reply):
             return claimed
-        attempt = Attempt()
+        attempt = Attempt(claim=claimed)
         try:
             reply = await work(attempt)
         except BaseException:
@@ -176,18 +185,24 @@ class Idempotency:
 
     async def complete(self, claim: Claim, reply: Reply) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(
-                update(KEYS)
-                .where(KEYS.c.id == claim.id)
-                .values(
-                    state="done",
-                    response_status=reply.status,
-                    response_body=reply.body,
-                    completed_at=utcnow(),
-                )
-            )
+            await mark_done(conn, claim, reply)
 
     async def release(self, claim: Claim) -> None:
-        """Give the key up (only when nothing was sent), so the request can be repeated."""
+        """Give the key up (only when nothing was sent and nothing settled it), so the request
+        can be repeated."""
         async with self._engine.begin() as conn:
-            await conn.execute(delete(KEYS).where(KEYS.c.id == claim.id))
+            await conn.execute(delete(KEYS).where(KEYS.c.id == claim.id, KEYS.c.state == "pending"))
+
+
+async def mark_done(conn: AsyncConnection, claim: Claim, reply: Reply) -> None:
+    """Store the answer of a claimed key, unless it already has one."""
+    await conn.execute(
+        update(KEYS)
+        .where(KEYS.c.id == claim.id, KEYS.c.state == "pending")
+        .values(
+            state="done",
+            response_status=reply.status,
+            response_body=reply.body,
+            completed_at=utcnow(),
+        )
+    )

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -36,6 +35,7 @@ from app.mobivate.errors import MobivateError
 from app.sending.batch_checks import check_items
 from app.sending.chunks import Writing, no_lock
 from app.sending.progress import OPEN_STATES, SUBMITTING, add_progress
+from app.sending.queue import read_items
 from app.sending.recipients import Chooser
 from app.sending.submission import mobivate_failure, new_reference
 from app.sending.validation import Outgoing
@@ -131,7 +131,7 @@ class Planner:
                     .order_by(CHUNKS.c.number)
                 )
             ).all()
-        items = orjson.loads(blob)
+        items = read_items(blob)
         first_index: dict[str, int] = {}
         for _, chunk_items in planned:
             for index, msisdn, *_ in chunk_items:

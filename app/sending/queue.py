@@ -8,6 +8,9 @@ messages are checked, planned into calls and sent by `app.sending.submitter`, in
 process of the service gets there first; `GET /api/v1/batches/{id}` shows the progress.
 """
 
+import json
+from typing import Any
+
 import orjson
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,16 +18,36 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.core.db import utcnow
 from app.core.tables import BATCH_INPUTS, BATCHES
 from app.sending.batch_checks import PreparedBatch, RawItem
-from app.sending.idempotency import Reply
+from app.sending.idempotency import Attempt, Reply
 from app.sending.views import load_batch
 
 QUEUED = "queued"
 
 
+def items_json(items: list[RawItem]) -> bytes:
+    """The messages as posted, as JSON. A text the request's JSON carried as a lone surrogate
+    (`"\\ud800"`) has no UTF-8 form: such items are kept escaped, in ASCII, so the planner reads
+    them back as posted and leaves them out as invalid, naming the field (`read_items`)."""
+    try:
+        return orjson.dumps(items)
+    except TypeError:
+        return json.dumps(items).encode("ascii")
+
+
+def read_items(blob: bytes) -> list[Any]:
+    """The messages `items_json` kept."""
+    try:
+        items: list[Any] = orjson.loads(blob)
+    except orjson.JSONDecodeError:
+        items = json.loads(blob)
+    return items
+
+
 async def enqueue_batch(
-    engine: AsyncEngine, prepared: PreparedBatch, items: list[RawItem]
+    engine: AsyncEngine, prepared: PreparedBatch, items: list[RawItem], attempt: Attempt
 ) -> Reply:
-    """Store the batch and its messages; the answer the caller gets (`202`)."""
+    """Store the batch and its messages, and the answer the caller gets (`202`) for its
+    Idempotency-Key, in one transaction."""
     now = utcnow()
     async with engine.begin() as conn:
         batch_id: int = (
@@ -51,10 +74,10 @@ async def enqueue_batch(
             )
         ).scalar_one()
         await conn.execute(
-            insert(BATCH_INPUTS).values(
-                batch_id=batch_id, items=orjson.dumps(items), created_at=now
-            )
+            insert(BATCH_INPUTS).values(batch_id=batch_id, items=items_json(items), created_at=now)
         )
         body = await load_batch(conn, batch_id)
-    assert body is not None
-    return Reply(202, body)
+        assert body is not None
+        reply = Reply(202, body)
+        await attempt.settle_in(conn, reply)
+    return reply

@@ -133,6 +133,26 @@ async def test_one_bad_row_of_a_batch_is_reported_and_the_rest_is_sent(harness: 
     assert [m.body for m in harness.fake.sent] == ["Fine\nand well"]
 
 
+async def test_a_batch_row_with_a_lone_surrogate_is_reported_and_the_rest_is_sent(
+    harness: Harness,
+) -> None:
+    batch = {
+        "messages": [
+            {"to": "+447700900123", "text": "Hi\ud800"},
+            {"to": "+447700900124", "text": "Hi", "reference": "r\ud8001"},
+            {"to": "+447700900125", "text": "Fine"},
+        ]
+    }
+    answer = await post_json(harness.client, "/api/v1/batches", batch)
+    assert answer.status_code == 202, answer.text
+    body = await harness.settled_batch(answer.json()["id"])
+    assert (body["requested"], body["accepted"]) == (3, 1)
+    assert [(s["index"], s["reason"]) for s in body["skipped"]] == [(0, "invalid"), (1, "invalid")]
+    assert "messages[0].text" in body["skipped"][0]["detail"]
+    assert "messages[1].reference" in body["skipped"][1]["detail"]
+    assert [m.body for m in harness.fake.sent] == ["Fine"]
+
+
 async def test_control_characters_in_webhooks_are_stripped_and_the_raw_body_kept(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:

@@ -9,8 +9,12 @@ import pytest
 from sqlalchemy import update
 
 from app.core.db import utcnow
-from app.core.tables import IdempotencyKey, OutboundMessage
+from app.core.tables import Batch, IdempotencyKey, OutboundMessage
 from app.fake_mobivate import FakeMobivate
+from app.sending.batch import BATCH_ENDPOINT, send_batch
+from app.sending.batch_checks import check_batch, raw_items
+from app.sending.idempotency import Attempt, Idempotency, Reply
+from app.sending.schemas import SendBatchRequest
 from tests.support.harness import Harness, sending_settings, start_harness
 from tests.support.rows import count_rows
 
@@ -166,3 +170,37 @@ async def test_key_of_a_request_that_broke_after_calling_mobivate_is_not_reused(
         assert again.status_code == 500
         assert "may have sent the message" in again.json()["detail"]
         assert await count_rows(harness.engine, OutboundMessage) == 1
+
+
+async def test_a_queued_batch_cancelled_after_its_commit_keeps_its_key(harness: Harness) -> None:
+    settings = harness.running.runtime.settings
+    request = SendBatchRequest.model_validate({"messages": [{"to": "+447700900123", "text": "Hi"}]})
+    prepared = check_batch(request, settings)
+    idempotency = Idempotency(harness.engine, ttl_hours=24, wait_seconds=1, poll_seconds=0.05)
+    body = request.model_dump(mode="json")
+
+    async def queued_then_cancelled(attempt: Attempt) -> Reply:
+        await send_batch(harness.engine, prepared, raw_items(request), attempt)
+        raise asyncio.CancelledError  # as Ctrl-C lands once the batch has committed
+
+    with pytest.raises(asyncio.CancelledError):
+        await idempotency.run_once("key-9", BATCH_ENDPOINT, body, queued_then_cancelled)
+
+    async def must_not_run(attempt: Attempt) -> Reply:
+        raise AssertionError("the batch was queued a second time")
+
+    again = await idempotency.run_once("key-9", BATCH_ENDPOINT, body, must_not_run)
+    assert again.replayed
+    assert again.status == 202
+    assert await count_rows(harness.engine, Batch) == 1
+
+
+async def test_a_batch_that_failed_before_its_commit_gives_its_key_up(harness: Harness) -> None:
+    idempotency = Idempotency(harness.engine, ttl_hours=24, wait_seconds=1, poll_seconds=0.05)
+
+    async def cancelled(attempt: Attempt) -> Reply:
+        raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await idempotency.run_once("key-10", BATCH_ENDPOINT, {"n": 1}, cancelled)
+    assert await count_rows(harness.engine, IdempotencyKey) == 0
