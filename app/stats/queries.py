@@ -232,7 +232,9 @@ async def window_stats(
 ) -> Stats:
     """Figures per bucket (every bucket of the window, empty ones included) and in total.
     `path`: where message figures and percentiles are computed; by default in SQL on
-    PostgreSQL and in Python on SQLite (PostgreSQL can take the Python path, for comparison)."""
+    PostgreSQL and in Python on SQLite (PostgreSQL can take the Python path, for comparison).
+    Buckets are UTC hours and days whatever zone the bounds are written in."""
+    since, until = since.astimezone(UTC), until.astimezone(UTC)
     into: dict[Any, Figures] = {}
     in_sql = (path or ("sql" if engine.dialect.name == "postgresql" else "python")) == "sql"
     buckets: dict[datetime, Unit] = {}

@@ -5,7 +5,7 @@ window is made of."""
 
 import random
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -125,6 +125,13 @@ WINDOWS = [
     (FIRST_DAY + timedelta(hours=30, minutes=10), FIRST_DAY + timedelta(hours=30, minutes=50)),
     # empty days before the first message, whole days, a day ending mid-afternoon
     (FIRST_DAY - 2 * DAY, FIRST_DAY + timedelta(days=2, hours=15)),
+    # written in a zone half an hour off UTC: buckets stay UTC hours and days
+    (
+        (FIRST_DAY + timedelta(hours=3)).astimezone(timezone(timedelta(hours=5, minutes=30))),
+        (FIRST_DAY + timedelta(days=2, hours=2)).astimezone(
+            timezone(timedelta(hours=5, minutes=30))
+        ),
+    ),
 ]
 
 
