@@ -161,6 +161,21 @@ def refusal_reason(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {first_line}" if first_line else type(cause).__name__
 
 
+# Failures that say nothing about the data: a deadlock between two writers (two processes
+# storing the same events in opposite orders), a serialization failure, a lock wait cut short.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+_TRANSIENT_RETRIES = 3
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether the same transaction may well succeed if simply run again."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    for name in ("sqlstate", "pgcode"):
+        if getattr(cause, name, None) in _TRANSIENT_SQLSTATES:
+            return True
+    return False
+
+
 class AfterStoreStep(Protocol):
     """One step applied to every batch of newly stored events (duplicates never reach it)."""
 
@@ -315,10 +330,14 @@ class IngestWriter:
             batch.append(item)
         return False
 
-    async def _process(self, batch: list[_Pending]) -> None:
+    async def _process(self, batch: list[_Pending], retries: int = _TRANSIENT_RETRIES) -> None:
         try:
             results = await self._write(batch)
         except Exception as exc:  # the writer must outlive any failure of one batch
+            if retries and is_transient(exc):
+                logger.warning("ingest transaction failed (%s); retrying it", refusal_reason(exc))
+                await self._process(batch, retries - 1)
+                return
             if not isinstance(exc, DATABASE_ERRORS):
                 logger.exception("unexpected failure storing %d webhook request(s)", len(batch))
             if not await self.database_answers():

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.tables import FEED_EVENTS as FEED
@@ -185,6 +186,39 @@ async def test_a_failing_step_leaves_nothing_of_its_batch_and_the_request_is_kep
         kept = (await conn.execute(select(WebhookRequest.outcome, WebhookRequest.error))).all()
     assert [outcome for outcome, _ in kept] == ["unparsed"]
     assert "a step that fails" in kept[0].error
+
+
+class Deadlocked(Exception):
+    sqlstate = "40P01"
+
+
+class DeadlocksOnce:
+    """Fails its first transaction as PostgreSQL fails the loser of a deadlock."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def after_store(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise DBAPIError("INSERT ...", None, Deadlocked("deadlock detected"))
+
+    def after_commit(self, events: Sequence[StoredEvent]) -> None:
+        pass
+
+
+async def test_a_deadlocked_transaction_is_run_again_and_its_events_are_stored(
+    engine: AsyncEngine,
+) -> None:
+    step = DeadlocksOnce()
+    async with running_writer(engine, [step]) as writer:
+        result = await store(writer, 1)
+    assert result.outcome == "stored"
+    assert step.calls == 2
+    assert await count_rows(engine, Receipt) == 1
+    async with engine.connect() as conn:
+        outcomes = (await conn.execute(select(WebhookRequest.outcome))).scalars().all()
+    assert outcomes == ["stored"]
 
 
 async def test_each_new_event_of_a_batch_gets_one_feed_entry_naming_it(
