@@ -134,7 +134,6 @@ async def _leave_out_late_optouts(
         .values(
             items=kept,
             skipped=sorted(skipped, key=lambda entry: entry["index"]),
-            size=len(kept),
         )
     )
     await conn.execute(
@@ -258,7 +257,8 @@ async def _record(
             .values(**values)
         )
         progress: dict[str, Any] = {"submitted": 0, "not_submitted": 0}
-        if in_time.rowcount != 1:
+        late = in_time.rowcount != 1
+        if late:
             # The lease ran out during the call and the chunk was counted as unknown: the
             # outcome is known after all.
             await conn.execute(
@@ -289,7 +289,7 @@ async def _record(
             assert not_sent is not None
             await record_submission(conn, ids, SUBMIT_FAILED, now, error_message=not_sent)
             progress["not_submitted"] += len(ids)
-        await add_progress(conn, claimed.batch_id, **progress)
+        await add_progress(conn, claimed.batch_id, resettle=late, **progress)
 
 
 async def expire_calls(engine: AsyncEngine, writing: Writing = no_lock) -> int:

@@ -38,9 +38,11 @@ async def add_progress(
     *,
     submitted: int = 0,
     not_submitted: int = 0,
+    resettle: bool = False,
     **values: Any,
 ) -> None:
-    """Add to the batch's counters (taking its row lock), then settle it if nothing is left."""
+    """Add to the batch's counters (taking its row lock), then settle it if nothing is left
+    (`resettle`: again, if it was settled already)."""
     await conn.execute(
         update(BATCHES)
         .where(BATCHES.c.id == batch_id)
@@ -51,15 +53,17 @@ async def add_progress(
             **values,
         )
     )
-    await settle(conn, batch_id)
+    await settle(conn, batch_id, resettle=resettle)
 
 
-async def settle(conn: AsyncConnection, batch_id: int) -> None:
+async def settle(conn: AsyncConnection, batch_id: int, *, resettle: bool = False) -> None:
     """Give the batch its final state once it is planned and no chunk is open; announce its
-    progress either way."""
+    progress either way. `resettle`: a call's outcome arrived after its chunk was counted as
+    unknown, so a settled batch is settled again (its unknown-outcome error dropped if no
+    unknown chunk is left)."""
     row = (await conn.execute(select(BATCHES).where(BATCHES.c.id == batch_id))).mappings().one()
     state = row["state"]
-    if row["prepared"] and state in OPEN_STATES:
+    if row["prepared"] and (state in OPEN_STATES or resettle):
         still_open = (
             await conn.execute(
                 select(func.count()).where(
@@ -68,9 +72,10 @@ async def settle(conn: AsyncConnection, batch_id: int) -> None:
             )
         ).scalar_one()
         if still_open == 0:
-            state, error = await _final_state(
-                conn, batch_id, row["submitted"], row["error_message"]
-            )
+            error = row["error_message"]
+            if resettle and error is not None and error.endswith(UNKNOWN_OUTCOME):
+                error = None
+            state, error = await _final_state(conn, batch_id, row["submitted"], error)
             ids = (
                 await conn.execute(
                     select(CHUNKS.c.mobivate_batch_id)
@@ -95,15 +100,20 @@ async def _final_state(
     conn: AsyncConnection, batch_id: int, submitted: int, error: str | None
 ) -> tuple[str, str | None]:
     """The final state, and the batch's error."""
-    unknown = (
-        await conn.execute(
-            select(func.sum(CHUNKS.c.size)).where(
-                CHUNKS.c.batch_id == batch_id, CHUNKS.c.state == "unknown"
+    unknown = sum(
+        len(items)
+        for items in (
+            await conn.execute(
+                select(CHUNKS.c["items"]).where(
+                    CHUNKS.c.batch_id == batch_id, CHUNKS.c.state == "unknown"
+                )
             )
-        )
-    ).scalar_one()
+        ).scalars()
+    )
     if unknown and error is None:
         error = f"{unknown} message(s): {UNKNOWN_OUTCOME}"
+    if submitted == 0 and error is None:
+        error = "no message was submitted: every recipient opted out while the batch was sent"
     if error is None:
         return ("submitted" if submitted > 0 else "failed"), error
     return ("partially_submitted" if submitted > 0 else "failed"), error

@@ -167,6 +167,35 @@ async def test_a_call_whose_process_died_is_not_repeated_and_its_messages_are_un
     assert all(not m["final"] for m in unknown.json()["items"])
 
 
+async def test_an_outcome_arriving_after_its_lease_ran_out_settles_the_batch_again(
+    database_url: str,
+) -> None:
+    settings = sending_settings(database_url, batch_chunk_size=2, batch_lease_seconds=0.5)
+    async with fake_mobivate() as fake:
+        gate = Gate(fake)
+        async with replica(settings, gate) as running:
+            batch_id = await queue(running, MESSAGES[:2])
+            await eventually(lambda: _calling(gate, 1), what="the call")
+            # The call is held past its lease: another process counts the chunk as unknown and
+            # settles the batch.
+            async with replica(settings, fake.transport()) as other:
+                given_up = await settled(other, batch_id)
+            gate.release(1)
+
+            async def answered() -> dict[str, Any]:
+                body = await batch(running, batch_id)
+                return body if body["state"] == "submitted" else {}
+
+            body = await eventually(answered, what="the late answer settling the batch again")
+
+    assert given_up["state"] == "failed"
+    assert "may or may not have been made" in given_up["error"]["message"]
+    assert body["progress"] == {"checked": 2, "total": 2, "submitted": 2, "not_submitted": 0}
+    assert body["error"] is None
+    assert len(body["mobivate_batch_ids"]) == 1
+    assert sends(fake) == Counter(number(i) for i in range(2))
+
+
 async def _reached(fake: FakeMobivate, count: int) -> bool:
     return len(fake.sent) >= count
 
