@@ -240,7 +240,8 @@ async def test_a_stop_arriving_while_a_batch_is_sent_protects_the_later_calls(
         (2, "opted_out"),
         (4, "opted_out"),
     ]
-    assert all("while the batch was being sent" in s["detail"] for s in body["skipped"])
+    # Planning runs beside the calls: a recipient is left out when its chunk is planned or,
+    # if the STOP came later, just before its call ("while the batch was being sent").
     assert all("keyword STOP" in s["detail"] for s in body["skipped"])
     assert body["state"] == "submitted"
     assert body["counts"] == {"submitted": 3}
